@@ -36,7 +36,7 @@ export function repositoryOptions(config: Config): RepositoryOptions {
     passphrase: encryption.passphrase,
     keyFile: encryption.keyFile,
     leaseTtlSeconds: lease.ttlSeconds,
-    pipeline: { chunkSize: config.pipeline.chunkSizeMiB * MiB, level: config.pipeline.level, maxInFlight: config.pipeline.maxInFlight },
+    pipeline: { threads: config.pipeline.threads, chunkSize: config.pipeline.chunkSizeMiB * MiB, level: config.pipeline.level, maxInFlight: config.pipeline.maxInFlight },
   }
 }
 

@@ -102,7 +102,8 @@ export async function* listAll(sink: Sink, prefix: string, opts: OpOptions = {})
   } while (cursor !== undefined)
 }
 
-const KEY_RE = /^[\x21-\x7e]+(\/[\x21-\x7e]+)*$/
+// A segment is printable ASCII except `/` (0x2f), so leading, trailing and doubled `/` are rejected.
+const KEY_RE = /^[\x21-\x2e\x30-\x7e]+(\/[\x21-\x2e\x30-\x7e]+)*$/
 
 /** Throws a permanent SinkError unless `key` satisfies the key rules of the contract. */
 export function checkKey(key: string): void {

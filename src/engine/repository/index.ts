@@ -21,15 +21,15 @@ export type { Lease, LockRecord } from './lease.ts'
 
 export interface RepositoryOptions extends KeySource {
   clock?: Clock
-  /** Pipeline settings; without them a pool is created and owned by the repository. */
-  pipeline?: Partial<PipelineSettings>
+  /** Pipeline settings; without a pool, one of `threads` workers is created and owned by the repository. */
+  pipeline?: Partial<PipelineSettings> & { threads?: number }
   leaseTtlSeconds?: number
 }
 
 const MiB = 1024 * 1024
 
 function build(sink: Sink, config: RepoConfig, key: Buffer | undefined, opts: RepositoryOptions): Repository {
-  const threads = availableParallelism()
+  const threads = opts.pipeline?.threads ?? availableParallelism()
   const ownsPool = opts.pipeline?.pool === undefined
   const pool = opts.pipeline?.pool ?? createPipelinePool({ threads })
   return new Repository({

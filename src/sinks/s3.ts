@@ -1,0 +1,312 @@
+/**
+ * The s3 sink: a prefix in an S3-compatible bucket. Key `k` is the object `<prefix>/k`.
+ *
+ * The SDK client makes exactly one attempt per call (`maxAttempts: 1`): retrying is
+ * the retry wrapper's job, so attempts are never multiplied. Request checksums are
+ * only sent when an operation requires them, because S3-compatible stores differ in
+ * their support for the newer streaming checksum encoding; integrity is checked above
+ * this layer (sha256 of stored bytes in every manifest).
+ *
+ * put streams through lib-storage's Upload: one PutObject for bodies up to `partSize`,
+ * a multipart upload (with `queueSize` parts in flight) beyond. A failed or aborted
+ * multipart upload is aborted by Upload and then once more by us, in case Upload's own
+ * abort request failed; if both fail (endpoint gone) the parts remain until a bucket
+ * lifecycle rule (AbortIncompleteMultipartUpload) removes them — configure one.
+ *
+ * copy is one CopyObject, which S3 limits to source objects of 5 GiB.
+ */
+import {
+  AbortMultipartUploadCommand,
+  CopyObjectCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  S3Client,
+  type ServerSideEncryption,
+} from '@aws-sdk/client-s3'
+import { Upload } from '@aws-sdk/lib-storage'
+import { addAbortSignal, pipeline, Readable } from 'node:stream'
+import { TidemarkError } from '../errors.ts'
+import { abortedError, ByteCounter, checkLength, checkPageSize, checkRange, discardBody, guardBody, relay, throwIfAborted } from './common.ts'
+import { mapDeleteError, mapS3Error, type S3ErrorContext } from './s3-errors.ts'
+import {
+  checkKey,
+  isNotFoundError,
+  isPermanentError,
+  type GetOptions,
+  type ListOptions,
+  type ListPage,
+  type ObjectInfo,
+  type OpOptions,
+  type PutOptions,
+  type PutResult,
+  type Sink,
+} from './sink.ts'
+
+const MiB = 1024 * 1024
+/** S3's smallest allowed part (all parts but the last). */
+export const MIN_PART_SIZE = 5 * MiB
+export const DEFAULT_PART_SIZE = 8 * MiB
+export const DEFAULT_QUEUE_SIZE = 4
+const DELETE_BATCH = 1000
+
+/** Static credentials; without them the SDK's default provider chain is used (env, profile, web identity, instance role). */
+export interface S3Credentials {
+  accessKeyId: string
+  secretAccessKey: string
+  sessionToken?: string
+}
+
+/** Connection settings for an S3-compatible store (everything but bucket and prefix). */
+export interface S3Settings {
+  /** For S3-compatible stores, e.g. `http://minio:9000`; AWS when absent. */
+  endpoint?: string
+  /** Default `us-east-1`; requests are redirected to the bucket's region when it differs. */
+  region?: string
+  forcePathStyle?: boolean
+  credentials?: S3Credentials
+  /** Server-side encryption on put and copy; `none` (the default) sends no header. */
+  sse?: 'AES256' | 'aws:kms' | 'none'
+  /** KMS key for `sse: 'aws:kms'`; the bucket's default key when absent. */
+  kmsKeyId?: string
+  /** Multipart part size in bytes: default 8 MiB, at least 5 MiB. */
+  partSize?: number
+  /** Parts uploaded concurrently per put: default 4. */
+  queueSize?: number
+  /** TCP connect timeout: default 10 s. */
+  connectTimeoutMs?: number
+  /** A request whose socket is idle this long fails (transient): default 120 s. */
+  idleTimeoutMs?: number
+}
+
+export interface S3SinkOptions extends S3Settings {
+  bucket: string
+  /** Key prefix inside the bucket, without leading or trailing `/`; empty for the bucket root. */
+  prefix?: string
+}
+
+function invalid(message: string): TidemarkError {
+  return new TidemarkError('TM_ERR_CONFIG_INVALID', message)
+}
+
+function validate(o: S3SinkOptions): void {
+  if (!o.bucket) throw invalid('s3 sink: bucket is required')
+  if (o.prefix && (o.prefix.startsWith('/') || o.prefix.endsWith('/'))) throw invalid(`s3 sink: prefix ${JSON.stringify(o.prefix)} must not start or end with "/"`)
+  if (o.partSize !== undefined && (!Number.isSafeInteger(o.partSize) || o.partSize < MIN_PART_SIZE)) throw invalid(`s3.partSize must be an integer of at least ${MIN_PART_SIZE} bytes (5 MiB), got ${o.partSize}`)
+  if (o.queueSize !== undefined && (!Number.isSafeInteger(o.queueSize) || o.queueSize < 1)) throw invalid(`s3.queueSize must be a positive integer, got ${o.queueSize}`)
+  if (o.kmsKeyId !== undefined && o.sse !== 'aws:kms') throw invalid('s3.kmsKeyId is only valid with s3.sse = aws:kms')
+}
+
+/** The endpoint as it may be shown: user info stripped. */
+function endpointLabel(o: S3SinkOptions): string {
+  if (!o.endpoint) return `AWS S3 ${o.region ?? 'us-east-1'}`
+  try {
+    const u = new URL(o.endpoint)
+    u.username = ''
+    u.password = ''
+    return u.origin + (u.pathname === '/' ? '' : u.pathname)
+  } catch {
+    return '(invalid endpoint URL)'
+  }
+}
+
+/** CopySource is `bucket/key` URL-encoded; `/` stays literal between segments. */
+function copySource(bucket: string, key: string): string {
+  return `${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`
+}
+
+class S3Sink implements Sink {
+  readonly description: string
+  private readonly client: S3Client
+  private readonly bucket: string
+  private readonly base: string
+  private readonly endpoint: string
+  private readonly partSize: number
+  private readonly queueSize: number
+  private readonly sse: { ServerSideEncryption?: ServerSideEncryption; SSEKMSKeyId?: string }
+  private closed = false
+
+  constructor(o: S3SinkOptions) {
+    validate(o)
+    this.bucket = o.bucket
+    this.base = o.prefix ? `${o.prefix}/` : ''
+    this.endpoint = endpointLabel(o)
+    this.description = `s3://${o.bucket}/${o.prefix ?? ''} at ${this.endpoint}`
+    this.partSize = o.partSize ?? DEFAULT_PART_SIZE
+    this.queueSize = o.queueSize ?? DEFAULT_QUEUE_SIZE
+    this.sse = o.sse === 'AES256' || o.sse === 'aws:kms' ? { ServerSideEncryption: o.sse, ...(o.kmsKeyId ? { SSEKMSKeyId: o.kmsKeyId } : {}) } : {}
+    this.client = new S3Client({
+      region: o.region ?? 'us-east-1',
+      endpoint: o.endpoint,
+      forcePathStyle: o.forcePathStyle ?? false,
+      credentials: o.credentials,
+      maxAttempts: 1,
+      followRegionRedirects: true,
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+      requestHandler: { connectionTimeout: o.connectTimeoutMs ?? 10_000, socketTimeout: o.idleTimeoutMs ?? 120_000 },
+    })
+  }
+
+  private ctx(what: string, key?: string): S3ErrorContext {
+    return { what: `${what} in ${this.description}`, key, bucket: this.bucket, endpoint: this.endpoint }
+  }
+
+  async put(key: string, body: Readable | Buffer, opts: PutOptions = {}): Promise<PutResult> {
+    const ctx = this.ctx(`put ${key}`, key)
+    try {
+      checkKey(key)
+      throwIfAborted(ctx.what, opts.signal, key)
+      if (Buffer.isBuffer(body)) checkLength(key, opts.contentLength, body.length)
+    } catch (err) {
+      discardBody(body)
+      throw err
+    }
+    const guard = Buffer.isBuffer(body) ? undefined : guardBody(body)
+    // Everything goes through `feed`: destroying it is how an abort reaches Upload
+    // without racing Upload's own cleanup (Upload.abort() resolves before its multipart
+    // upload is aborted).
+    const feed = new ByteCounter(key, opts.contentLength)
+    pipeline(guard?.stream ?? Readable.from([body]), feed, () => undefined)
+    const onAbort = () => feed.destroy(abortedError(ctx.what, opts.signal, key))
+    opts.signal?.addEventListener('abort', onAbort, { once: true })
+    const upload = new Upload({
+      client: this.client,
+      params: { Bucket: this.bucket, Key: this.base + key, Body: feed, ...this.sse },
+      partSize: this.partSize,
+      queueSize: this.queueSize,
+      leavePartsOnError: false,
+    })
+    try {
+      await upload.done()
+      return { size: feed.bytes }
+    } catch (err) {
+      // An early failure leaves the body unread: release it.
+      feed.destroy()
+      discardBody(body)
+      await this.abortLeftover(upload, key)
+      throwIfAborted(ctx.what, opts.signal, key)
+      if (guard?.isSourceError(err)) throw err
+      throw mapS3Error(err, ctx)
+    } finally {
+      opts.signal?.removeEventListener('abort', onAbort)
+    }
+  }
+
+  /** Aborts the multipart upload Upload may have left behind; NoSuchUpload means it was already gone. */
+  private async abortLeftover(upload: Upload, key: string): Promise<void> {
+    if (!upload.uploadId) return
+    try {
+      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: this.base + key, UploadId: upload.uploadId }))
+    } catch {
+      // Already aborted by Upload (NoSuchUpload), or unreachable: the lifecycle rule is the last resort.
+    }
+  }
+
+  async get(key: string, opts: GetOptions = {}): Promise<Readable> {
+    checkKey(key)
+    if (opts.range) checkRange(key, opts.range)
+    const ctx = this.ctx(`get ${key}`, key)
+    throwIfAborted(ctx.what, opts.signal, key)
+    const Range = opts.range ? `bytes=${opts.range.start}-${opts.range.end ?? ''}` : undefined
+    try {
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.base + key, Range }), { abortSignal: opts.signal })
+      const body = (out.Body as Readable | undefined) ?? Readable.from([])
+      if (opts.signal) addAbortSignal(opts.signal, body)
+      return relay(body, (err) => mapS3Error(err, ctx))
+    } catch (err) {
+      throw mapS3Error(err, ctx)
+    }
+  }
+
+  async head(key: string, opts: OpOptions = {}): Promise<ObjectInfo> {
+    checkKey(key)
+    const ctx = this.ctx(`head ${key}`, key)
+    throwIfAborted(ctx.what, opts.signal, key)
+    try {
+      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.base + key }), { abortSignal: opts.signal })
+      return { key, size: out.ContentLength ?? 0, lastModified: out.LastModified ?? new Date(0) }
+    } catch (err) {
+      throw mapS3Error(err, ctx)
+    }
+  }
+
+  async list(prefix: string, opts: ListOptions = {}): Promise<ListPage> {
+    const ctx = this.ctx(`list ${JSON.stringify(prefix)}`)
+    checkPageSize(ctx.what, opts.pageSize)
+    throwIfAborted(ctx.what, opts.signal)
+    try {
+      const out = await this.client.send(
+        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.base + prefix, ContinuationToken: opts.cursor, MaxKeys: opts.pageSize }),
+        { abortSignal: opts.signal },
+      )
+      const items = (out.Contents ?? []).map((o) => ({ key: (o.Key ?? '').slice(this.base.length), size: o.Size ?? 0, lastModified: o.LastModified ?? new Date(0) }))
+      return out.IsTruncated && out.NextContinuationToken ? { items, next: out.NextContinuationToken } : { items }
+    } catch (err) {
+      throw mapS3Error(err, ctx)
+    }
+  }
+
+  async delete(keys: readonly string[], opts: OpOptions = {}): Promise<void> {
+    keys.forEach(checkKey)
+    for (let i = 0; i < keys.length; i += DELETE_BATCH) {
+      const batch = keys.slice(i, i + DELETE_BATCH)
+      const ctx = this.ctx(`delete ${batch.length} keys`, batch[0])
+      throwIfAborted(ctx.what, opts.signal)
+      let errors
+      try {
+        const out = await this.client.send(
+          new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch.map((k) => ({ Key: this.base + k })), Quiet: true } }),
+          { abortSignal: opts.signal },
+        )
+        errors = out.Errors ?? []
+      } catch (err) {
+        throw mapS3Error(err, ctx)
+      }
+      // DeleteObjects answers 200 even when some keys failed: the failures are in Errors.
+      if (errors.length > 0) {
+        throw mapDeleteError(errors[0]!, { ...ctx, what: `${ctx.what} (${errors.length} of ${batch.length} not deleted)` })
+      }
+    }
+  }
+
+  async copy(from: string, to: string, opts: OpOptions = {}): Promise<void> {
+    checkKey(from)
+    checkKey(to)
+    const ctx = this.ctx(`copy ${from} -> ${to}`, from)
+    throwIfAborted(ctx.what, opts.signal, from)
+    // S3 refuses a copy onto itself without a change; for us it is a no-op on an existing key.
+    if (from === to) {
+      await this.head(from, opts)
+      return
+    }
+    try {
+      await this.client.send(
+        new CopyObjectCommand({ Bucket: this.bucket, Key: this.base + to, CopySource: copySource(this.bucket, this.base + from), ...this.sse }),
+        { abortSignal: opts.signal },
+      )
+    } catch (err) {
+      throw mapS3Error(err, ctx)
+    }
+  }
+
+  isNotFound(err: unknown): boolean {
+    return isNotFoundError(err)
+  }
+
+  isPermanent(err: unknown): boolean {
+    return isPermanentError(err)
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    this.client.destroy()
+  }
+}
+
+/** A Sink over `s3://bucket/prefix`. Throws TM_ERR_CONFIG_INVALID for bad options; makes no request until used. */
+export function createS3Sink(opts: S3SinkOptions): Sink {
+  return new S3Sink(opts)
+}

@@ -1,0 +1,124 @@
+/**
+ * Runs one s3rver in its own process (so a test can kill it for real), with fixes for
+ * what s3rver 3.7.1 gets wrong or lacks, each needed by the s3 sink's contract:
+ *
+ * 1. Listing order: s3rver walks directories in readdir order, which is not sorted,
+ *    so ListObjectsV2 pages miss or repeat keys. The walk is replaced by a sorted one
+ *    (a directory sorts as `name/`, an object file as its key segment).
+ * 2. Range `bytes=0-0` returns the whole object (an `end` of 0 is treated as absent).
+ *    getObject is replaced with one that honours end 0 and answers InvalidRange for a
+ *    start at or past the end.
+ * 3. AbortMultipartUpload is not implemented (405): added, removing the upload's parts.
+ * 4. CopyObject decodes x-amz-copy-source with decodeURI, which leaves %2B, %26, %3D…
+ *    encoded, so keys with `+&=` and the like cannot be copied. The header is
+ *    re-encoded so decodeURI yields the real key.
+ * 5. Server-side encryption headers are dropped. They are now stored and returned on
+ *    GET/HEAD like S3 does, for put, multipart put and copy.
+ *
+ * Needs `--openssl-legacy-provider`: continuation tokens are DES-encrypted, and
+ * OpenSSL 3 has DES only in its legacy provider.
+ *
+ * Usage: node --openssl-legacy-provider s3rver-child.ts <dataDir> <port|0> <bucket>...
+ * Prints one JSON line `{"port":N}` on stdout once listening.
+ */
+import { createReadStream, readdirSync, statSync } from 'node:fs'
+import { readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { createRequire } from 'node:module'
+import { join, posix } from 'node:path'
+
+const require = createRequire(import.meta.url)
+/* eslint-disable @typescript-eslint/no-explicit-any -- patching an untyped CommonJS package */
+const utils: any = require('s3rver/lib/utils.js')
+const OBJECT_SUFFIX = '._S3rver_object'
+
+utils.walk = function* sortedWalk(dir: string, recurseFilter?: (p: string) => boolean): Generator<string> {
+  const entries = readdirSync(dir).map((name) => {
+    const p = posix.join(dir, name)
+    const isDir = statSync(p).isDirectory()
+    return { p, isDir, sortKey: isDir ? `${name}/` : name.endsWith(OBJECT_SUFFIX) ? name.slice(0, -OBJECT_SUFFIX.length) : name }
+  })
+  entries.sort((a, b) => (a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0))
+  for (const e of entries) {
+    if (!e.isDir) yield e.p
+    else if (!recurseFilter || recurseFilter(e.p)) yield* sortedWalk(e.p, recurseFilter)
+  }
+}
+
+// Loaded after the walk patch: the store takes `walk` from utils when it loads.
+const S3rver: any = require('s3rver')
+const Store: any = require('s3rver/lib/stores/filesystem.js')
+const S3Object: any = require('s3rver/lib/models/object.js')
+const S3Error: any = require('s3rver/lib/models/error.js')
+
+const SSE_HEADERS = ['x-amz-server-side-encryption', 'x-amz-server-side-encryption-aws-kms-key-id']
+S3Object.ALLOWED_METADATA.push(...SSE_HEADERS)
+
+Store.prototype.getObject = async function getObject(bucket: string, key: string, options?: { start?: number; end?: number }) {
+  let metadata
+  try {
+    metadata = await this.getMetadata(bucket, key)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
+    throw err
+  }
+  const size = Number(metadata['content-length'])
+  const ranged = options !== undefined && (options.start !== undefined || options.end !== undefined)
+  const range = ranged ? { start: options.start ?? 0, end: Math.min(options.end ?? Infinity, size - 1) } : undefined
+  if (range && (range.start >= size || range.end < range.start)) {
+    return Object.assign(new S3Object(bucket, key, null, metadata), { range })
+  }
+  const content = await new Promise((resolve, reject) => {
+    const s = createReadStream(this.getResourcePath(bucket, key, 'object'), range ?? {})
+    s.on('error', reject).on('open', () => resolve(s))
+  })
+  const object = new S3Object(bucket, key, content, metadata)
+  if (range) object.range = range
+  return object
+}
+
+const [dataDir, portArg, ...buckets] = process.argv.slice(2)
+if (!dataDir || portArg === undefined) {
+  process.stderr.write('usage: s3rver-child.ts <dataDir> <port> <bucket>...\n')
+  process.exit(2)
+}
+
+function uploadDir(bucket: string, uploadId: string): string {
+  return join(dataDir!, bucket, '._S3rver_uploads', uploadId)
+}
+
+async function abortMultipart(ctx: any, bucket: string): Promise<void> {
+  const dir = uploadDir(bucket, String(ctx.query.uploadId))
+  if (!(await stat(dir).catch(() => undefined))) throw new S3Error('NoSuchUpload', 'The specified upload does not exist.', { UploadId: ctx.query.uploadId })
+  await rm(dir, { recursive: true, force: true })
+  ctx.status = 204
+}
+
+async function copySseToDest(bucket: string, key: string, headers: Record<string, string>): Promise<void> {
+  const file = app.store.getResourcePath(bucket, key, 'metadata.json')
+  const meta = JSON.parse(await readFile(file, 'utf8').catch(() => '{}'))
+  for (const h of SSE_HEADERS) if (headers[h]) meta[h] = headers[h]
+  await writeFile(file, JSON.stringify(meta, null, 2))
+}
+
+async function harnessFixes(ctx: any, next: () => Promise<void>): Promise<void> {
+  const [, bucket, ...rest] = ctx.path.split('/')
+  const key = rest.map(decodeURIComponent).join('/')
+  if (ctx.method === 'DELETE' && bucket && key && 'uploadId' in ctx.query) return abortMultipart(ctx, bucket)
+  const copy = ctx.method === 'PUT' && 'x-amz-copy-source' in ctx.headers
+  if (copy) ctx.headers['x-amz-copy-source'] = encodeURI(decodeURIComponent(ctx.headers['x-amz-copy-source']))
+  await next()
+  if (copy && ctx.status === 200 && SSE_HEADERS.some((h) => ctx.headers[h])) await copySseToDest(bucket, key, ctx.headers)
+}
+
+const app = new S3rver({
+  address: '127.0.0.1',
+  port: Number(portArg),
+  directory: dataDir,
+  silent: true,
+  vhostBuckets: false,
+  configureBuckets: buckets.map((name) => ({ name, configs: [] })),
+})
+app.middleware.unshift(harnessFixes)
+const addr = await app.run()
+process.stdout.write(`${JSON.stringify({ port: addr.port })}\n`)
+for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => void app.close().finally(() => process.exit(0)))
