@@ -11,6 +11,8 @@ import { manualClock } from '../../src/engine/clock.ts'
 import { createPipelinePool } from '../../src/engine/pipeline/index.ts'
 import { initRepository, openRepository, dataKey, newBackupId, readAll } from '../../src/engine/repository/index.ts'
 import { tempDir, removeTempDir } from '../harness/proc.ts'
+import { startS3rver } from '../harness/s3rver.ts'
+import { openSink } from '../../src/sinks/url.ts'
 import { randomSource, testManifest } from './fixtures.ts'
 
 const run = promisify(execFile)
@@ -209,4 +211,26 @@ t.test('sha256 in the manifest is the sha256 of the stored bytes', async (t) => 
   const stored = await readFile(join(root, ref.key))
   t.equal(stored.length, ref.size)
   t.equal(sha(stored), ref.sha256)
+})
+
+t.test('on S3 (s3rver): a repository written through one sink is read through another; the lease holds', async (t) => {
+  const s3 = await startS3rver(t)
+  const settings = { endpoint: s3.endpoint, forcePathStyle: true, credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } }
+  const url = `s3://${s3.bucket}/backups/prod`
+  const writer = await initRepository(openSink(url, settings), { passphrase: 'pw', pipeline })
+  const src = randomSource(700_000)
+  const ref = await writer.writeObject(dataKey('clickhouse', 'db/t/p1'), src.stream)
+  const id = newBackupId('clickhouse', new Date())
+  await writer.commitManifest(testManifest(id, [ref]))
+  const lease = await writer.lock('writer one')
+
+  const reader = await openRepository(openSink(url, settings), { passphrase: 'pw', pipeline })
+  t.teardown(() => reader.close())
+  t.same(await reader.listManifestIds('clickhouse'), [id])
+  const m = await reader.readManifest('clickhouse', id)
+  t.equal(sha(await readAll(await reader.readObject(m.objects[0]!))), src.sha256)
+  await t.rejects(reader.lock('writer two'), { code: 'TM_ERR_REPO_LOCKED', message: /writer one/ })
+  await lease.release()
+  await writer.close()
+  await (await reader.lock('writer two')).release()
 })
