@@ -9,7 +9,6 @@ import { listAll, type Sink } from '../../sinks/sink.ts'
 import type { Clock } from '../clock.ts'
 import { decode, encode, type PipelinePool } from '../pipeline/index.ts'
 import {
-  CONFIG_KEY,
   JOURNAL_PREFIX,
   MANIFEST_PREFIX,
   SOURCES,
