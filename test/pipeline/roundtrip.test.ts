@@ -44,11 +44,25 @@ t.test('compressible data is stored smaller; sealing adds 33 bytes per chunk', a
   t.equal(sealed.result.storedBytes - plain.result.storedBytes, 10 * 33)
 })
 
-t.test('the same input encodes to a different sealed object each time (fresh nonces)', async (t) => {
+t.test('sealing is deterministic per object id and content; nonces differ across chunks, objects and contents', async (t) => {
   const raw = compressible(2 * CHUNK)
   const a = await encodeAll(raw, { pool, chunkSize: CHUNK, key, objectId: 'x' })
   const b = await encodeAll(raw, { pool, chunkSize: CHUNK, key, objectId: 'x' })
-  t.not(a.result.sha256, b.result.sha256)
+  const c = await encodeAll(raw, { pool, chunkSize: CHUNK, key, objectId: 'y' })
+  const d = await encodeAll(Buffer.concat([raw.subarray(0, raw.length - 1), Buffer.from([raw.at(-1)! ^ 1])]), { pool, chunkSize: CHUNK, key, objectId: 'x' })
+  t.equal(a.result.sha256, b.result.sha256, 'same object id and content: same stored bytes')
+  t.not(a.result.sha256, c.result.sha256, 'another object id: other bytes')
+  // Nonce of record i: bytes 5..17 of the record (layout in seal.ts); records here are equal-sized.
+  const nonces = (s: Buffer) => {
+    const out: string[] = []
+    for (let off = 0; off < s.length; off += 4 + s.readUInt32BE(off)) out.push(s.subarray(off + 5, off + 17).toString('hex'))
+    return out
+  }
+  const [a0, a1] = nonces(a.stored)
+  t.not(a0, a1, 'chunks of one object get distinct nonces')
+  t.not(nonces(c.stored)[0], a0, 'the same chunk in another object gets another nonce')
+  t.not(nonces(d.stored)[1], a1, 'a changed chunk gets another nonce')
+  t.equal(nonces(d.stored)[0], a0, 'an unchanged chunk keeps its nonce')
 })
 
 t.test('the default chunk size is 4 MiB', async (t) => {

@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomFillSync } from 'node:crypto'
+import { createCipheriv, createDecipheriv, createHmac } from 'node:crypto'
 import { release } from './codec.ts'
 
 /*
@@ -8,7 +8,7 @@ import { release } from './codec.ts'
  *   offset   size  field
  *   0        4     u32 bodyLength = 1 + 12 + n + 16 (bytes that follow this field)
  *   4        1     flags: bit 0 = final chunk (set on the last record only); other bits 0
- *   5        12    nonce: 96 random bits, fresh for every record
+ *   5        12    nonce: synthetic, see below
  *   17       n     ciphertext: AES-256-GCM of one complete zstd frame (the chunk compressed)
  *   17+n     16    GCM authentication tag
  *
@@ -21,11 +21,17 @@ import { release } from './codec.ts'
  * off (the new last record lacks the final flag) is detected. Even an empty object has one
  * record (an empty frame) flagged final.
  *
- * Nonces are 96 fresh random bits per record, not a per-object random prefix plus a counter:
- * with a 64-bit prefix some two objects collide with probability ~(objects)²/2^65, random
- * nonces with ~(records)²/2^97, which is lower for any object under 2^16 chunks (256 GiB at
- * 4 MiB), and workers need no shared counter. NIST SP 800-38D allows random 96-bit nonces up to 2^32
- * records per key (16 PiB at 4 MiB chunks).
+ * Keys: the repository's 32-byte master key is never used directly. The cipher key is
+ * HMAC-SHA256(master, "tidemark chunk cipher key v1") and the nonce key
+ * HMAC-SHA256(master, "tidemark chunk nonce key v1").
+ *
+ * Nonces are synthetic (as in AES-GCM-SIV's construction): the first 96 bits of
+ * HMAC-SHA256(nonce key, AAD | zstd frame). So encoding is deterministic: the same raw bytes
+ * under the same object id give the same stored bytes and sha256, which is what lets a
+ * data key be rewritten (a retried upload, a WAL segment streamed twice) without ever
+ * changing the content a manifest's sha256 describes. A nonce repeats only for the same
+ * (object, index, flags, frame), where it yields the identical record, so GCM's
+ * nonce-reuse failure cannot happen; an observer learns only that two records are equal.
  */
 
 /** Field sizes and the final flag of the record layout above. */
@@ -52,15 +58,20 @@ export function chunkAad(objectId: string, index: number, flags: number): Buffer
   return Buffer.concat([AAD_DOMAIN, tail])
 }
 
+const subkey = (master: Uint8Array, label: string): Buffer => createHmac('sha256', master).update(label).digest()
+const cipherKey = (master: Uint8Array) => subkey(master, 'tidemark chunk cipher key v1')
+
 /** Seals one zstd frame into a record (layout above) held in a Buffer that owns its ArrayBuffer. */
 export function sealRecord(frame: Uint8Array, key: Uint8Array, objectId: string, index: number, final: boolean): Buffer {
   const flags = final ? FLAG_FINAL : 0
   const record = Buffer.allocUnsafeSlow(RECORD_HEADER_BYTES + frame.length + TAG_BYTES)
   record.writeUInt32BE(record.length - LENGTH_BYTES, 0)
   record.writeUInt8(flags, LENGTH_BYTES)
-  const nonce = randomFillSync(record.subarray(LENGTH_BYTES + FLAGS_BYTES, RECORD_HEADER_BYTES))
-  const cipher = createCipheriv(CIPHER, key, nonce, { authTagLength: TAG_BYTES })
-  cipher.setAAD(chunkAad(objectId, index, flags))
+  const aad = chunkAad(objectId, index, flags)
+  const nonce = record.subarray(LENGTH_BYTES + FLAGS_BYTES, RECORD_HEADER_BYTES)
+  createHmac('sha256', subkey(key, 'tidemark chunk nonce key v1')).update(aad).update(frame).digest().copy(nonce, 0, 0, NONCE_BYTES)
+  const cipher = createCipheriv(CIPHER, cipherKey(key), nonce, { authTagLength: TAG_BYTES })
+  cipher.setAAD(aad)
   const body = cipher.update(frame)
   const rest = cipher.final()
   record.set(body, RECORD_HEADER_BYTES)
@@ -79,7 +90,7 @@ export function recordFlags(record: Uint8Array): number {
 export function openRecord(record: Uint8Array, key: Uint8Array, objectId: string, index: number): Buffer {
   const bytes = Buffer.from(record.buffer, record.byteOffset, record.byteLength)
   const nonce = bytes.subarray(LENGTH_BYTES + FLAGS_BYTES, RECORD_HEADER_BYTES)
-  const decipher = createDecipheriv(CIPHER, key, nonce, { authTagLength: TAG_BYTES })
+  const decipher = createDecipheriv(CIPHER, cipherKey(key), nonce, { authTagLength: TAG_BYTES })
   decipher.setAAD(chunkAad(objectId, index, recordFlags(bytes)))
   decipher.setAuthTag(bytes.subarray(bytes.length - TAG_BYTES))
   const frame = decipher.update(bytes.subarray(RECORD_HEADER_BYTES, bytes.length - TAG_BYTES))
