@@ -57,6 +57,12 @@ export const CATALOG = {
   TM_ERR_POSTGRES_TABLESPACES: { status: 500, exit: 1 },
   TM_ERR_POSTGRES_FORMAT: { status: 500, exit: 1 },
   TM_ERR_POSTGRES_WAL_NAME: { status: 400, exit: 2 },
+  TM_ERR_POSTGRES_WAL_TIMEOUT: { status: 504, exit: 1 },
+  TM_ERR_RESTORE_TARGET_NOT_EMPTY: { status: 409, exit: 1 },
+  TM_ERR_RESTORE_OUT_OF_WINDOW: { status: 422, exit: 1 },
+  TM_ERR_RESTORE_NO_BACKUP: { status: 404, exit: 1 },
+  TM_ERR_NO_RESTORE_POINT: { status: 422, exit: 1 },
+  TM_ERR_RESTORE_UNKNOWN_TABLE: { status: 400, exit: 2 },
   TM_ERR_NOT_IMPLEMENTED: { status: 501, exit: 1 },
   TM_ERR_INTERNAL: { status: 500, exit: 1 },
 } as const satisfies Record<string, ErrorSpec>
