@@ -58,6 +58,8 @@ const secondary = obj({
   s3,
   encryption: opt(encryption),
   retention: opt(retention),
+  // Objects copied at once by `replicate` to this secondary.
+  parallelism: int({ min: 1, max: 64, default: 8 }),
 })
 
 function uniqueNames(items: readonly { name: string }[]): RelativeProblem[] {

@@ -5,8 +5,11 @@
  */
 import type { Command } from '../command.ts'
 import { daemonCommand } from './daemon.ts'
+import { pruneCommand } from './prune.ts'
 import { repoInfoCommand, repoInitCommand } from './repo.ts'
+import { replicateCommand } from './replicate.ts'
+import { verifyCommand } from './verify.ts'
 import { versionCommand } from './version.ts'
 
 /** Every command, in the order --help lists them. */
-export const COMMANDS: readonly Command[] = [repoInitCommand, repoInfoCommand, daemonCommand, versionCommand]
+export const COMMANDS: readonly Command[] = [repoInitCommand, repoInfoCommand, replicateCommand, pruneCommand, verifyCommand, daemonCommand, versionCommand]

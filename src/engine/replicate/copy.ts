@@ -1,0 +1,93 @@
+/**
+ * Copying one object between repositories: streamed (source get piped into target
+ * put, so memory stays flat whatever the size), counted and hashed on the way, and
+ * refused before it is committed when size or sha256 differ from what the manifest
+ * records. A refused or failed put leaves no object (the Sink contract), and the key
+ * is deleted at the target anyway in case a store committed it regardless.
+ */
+import { createHash, type Hash } from 'node:crypto'
+import { pipeline, Transform, type Readable, type TransformCallback } from 'node:stream'
+import { TidemarkError, isTidemarkError } from '../../errors.ts'
+import { retryCall, type RetryOptions } from '../../sinks/retry.ts'
+import { SinkError, type Sink } from '../../sinks/sink.ts'
+import type { ServerCopier } from './same-store.ts'
+
+/** What must arrive: the stored size and, when known, the sha256 of the stored bytes. */
+export interface Expect {
+  key: string
+  size: number
+  sha256?: string | undefined
+}
+
+/** Counts and hashes bytes; fails the stream (so the put is not committed) on any mismatch with `want`. */
+class Check extends Transform {
+  readonly want: Expect
+  readonly hash: Hash = createHash('sha256')
+  bytes = 0
+
+  constructor(want: Expect) {
+    super()
+    this.want = want
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.bytes += chunk.length
+    if (this.bytes > this.want.size) return cb(mismatch(this.want, `more than ${this.want.size} bytes`))
+    this.hash.update(chunk)
+    cb(null, chunk)
+  }
+
+  override _flush(cb: TransformCallback): void {
+    if (this.bytes !== this.want.size) return cb(mismatch(this.want, `${this.bytes} bytes instead of ${this.want.size}`))
+    const sha = this.hash.digest('hex')
+    if (this.want.sha256 !== undefined && sha !== this.want.sha256.toLowerCase()) return cb(mismatch(this.want, `sha256 ${sha} instead of ${this.want.sha256}`))
+    cb()
+  }
+}
+
+function mismatch(want: Expect, what: string): TidemarkError {
+  return new TidemarkError('TM_ERR_INTEGRITY', `object ${want.key}: the primary delivered ${what}; the primary's copy is damaged (run \`tidemark verify --read\` on it) or was altered in transit`, {
+    details: { key: want.key },
+  })
+}
+
+/** Retry only what another attempt can fix: not integrity failures, not permanent sink errors. */
+function permanent(target: Sink): (err: unknown) => boolean {
+  return (err) => isTidemarkError(err, 'TM_ERR_INTEGRITY') || (err instanceof SinkError ? err.kind !== 'transient' : target.isPermanent(err))
+}
+
+async function deleteQuietly(sink: Sink, key: string): Promise<void> {
+  await sink.delete([key]).catch(() => undefined)
+}
+
+/**
+ * Streams `want.key` from `from` to `to`, checked on arrival; retries transient
+ * failures from scratch (the source is read again). Resolves with the bytes stored.
+ * TM_ERR_INTEGRITY (naming the key) when the bytes differ from `want`.
+ */
+export async function copyStreamed(from: Sink, to: Sink, want: Expect, opts: { signal?: AbortSignal | undefined; retry?: Partial<RetryOptions> | undefined } = {}): Promise<number> {
+  const attempt = async (): Promise<number> => {
+    const src = await from.get(want.key, { signal: opts.signal })
+    const check = new Check(want)
+    const body: Readable = pipeline(src, check, () => undefined)
+    const put = await to.put(want.key, body, { contentLength: want.size, signal: opts.signal })
+    return put.size
+  }
+  try {
+    return await retryCall(attempt, permanent(to), opts.retry ?? {}, { op: 'put', key: want.key, signal: opts.signal })
+  } catch (err) {
+    await deleteQuietly(to, want.key)
+    throw err
+  }
+}
+
+/** Copies with the store's own copy, then checks the size by HEAD (sha256 would need a full read). */
+export async function copyServerSide(copier: ServerCopier, to: Sink, want: Expect, opts: { signal?: AbortSignal | undefined } = {}): Promise<number> {
+  await copier.copy(want.key, opts)
+  const got = await to.head(want.key, opts)
+  if (got.size !== want.size) {
+    await deleteQuietly(to, want.key)
+    throw new TidemarkError('TM_ERR_INTEGRITY', `object ${want.key}: the server-side copy has ${got.size} bytes instead of ${want.size}`, { details: { key: want.key } })
+  }
+  return got.size
+}
