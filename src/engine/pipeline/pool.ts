@@ -1,6 +1,7 @@
 import { getCompileCacheDir } from 'node:module'
 import { availableParallelism } from 'node:os'
 import { Piscina } from 'piscina'
+import { TidemarkError } from '../../errors.ts'
 import { intOption } from './limits.ts'
 import type { DecodeReply, DecodeTask, EncodeReply, EncodeTask } from './tasks.ts'
 
@@ -27,17 +28,25 @@ function workerEnv(): NodeJS.ProcessEnv {
  */
 export class PipelinePool {
   readonly threads: number
-  readonly #piscina: Piscina
+  #piscina: Piscina | undefined
+  #destroyed = false
   #pending = 0
 
   constructor(opts: PipelinePoolOptions = {}) {
     this.threads = intOption('threads', opts.threads ?? availableParallelism(), 1, 256)
-    this.#piscina = new Piscina({
+  }
+
+  // Threads start with the first task: an idle worker costs about 25 MiB, and many
+  // commands (list, verify without --read, prune, replicate) never compress anything.
+  get #workers(): Piscina {
+    if (this.#destroyed) throw new TidemarkError('TM_ERR_INTERNAL', 'the pipeline pool was destroyed')
+    this.#piscina ??= new Piscina({
       filename: new URL('./worker.ts', import.meta.url).href,
       minThreads: this.threads,
       maxThreads: this.threads,
       env: workerEnv(),
     })
+    return this.#piscina
   }
 
   /** Tasks submitted and not yet settled (all pipelines together): 0 when nothing is left running. */
@@ -57,13 +66,14 @@ export class PipelinePool {
 
   /** Stops the threads; tasks still queued or running reject. Idempotent. */
   async destroy(): Promise<void> {
-    await this.#piscina.destroy()
+    this.#destroyed = true
+    await this.#piscina?.destroy()
   }
 
   async #run<R>(task: object, name: string, transferList: ArrayBuffer[]): Promise<R> {
     this.#pending++
     try {
-      return (await this.#piscina.run(task, { name, transferList })) as R
+      return (await this.#workers.run(task, { name, transferList })) as R
     } finally {
       this.#pending--
     }
