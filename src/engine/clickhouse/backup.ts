@@ -1,0 +1,151 @@
+/**
+ * A ClickHouse logical backup: discover, fingerprint every unit, plan against
+ * the earlier backups (backup-plan.ts), export what changed in parallel,
+ * commit the manifest last. Holds the writer lease throughout. On failure
+ * nothing is committed; the objects uploaded so far are recorded in the
+ * journal so the next backup reuses them.
+ */
+import { asTidemarkError, TidemarkError } from '../../errors.ts'
+import { forEachLimit } from '../parallel.ts'
+import { newBackupId, type Repository } from '../repository/index.ts'
+import { assembleManifest, type UnitOutcome } from './backup-manifest.ts'
+import { partitionUnits, planBackup, resolveCheck, reusedEntry, tableUnit, type BackupUnit, type PlannedUnit } from './backup-plan.ts'
+import { tableKey, type Catalog, type TableInfo } from './catalog.ts'
+import { endpointOf } from './connection.ts'
+import { discover } from './discovery.ts'
+import type { ClickHouseDriver } from './driver.ts'
+import { partitionPredicate } from './export-sql.ts'
+import { coversParts, exportUnit, measure, type ExportContext } from './export-unit.ts'
+import type { NameFilter } from './filters.ts'
+import { JournalWriter } from './journal.ts'
+import type { ClickHouseManifest } from './manifest.ts'
+import { readPartitions } from './partitions.ts'
+import { previousObjects, type PreviousObjects } from './previous.ts'
+import { tableIdentities } from './table-identity.ts'
+
+/** Progress of a backup or restore; bytes are raw (Native) bytes, `bytesTotal` an estimate. */
+export interface Progress {
+  unitsDone: number
+  unitsTotal: number
+  bytesDone: number
+  bytesTotal: number
+}
+
+/** What a backup needs. The engine opens nothing itself: driver and repository are the caller's. */
+export interface ClickHouseBackupOptions {
+  driver: ClickHouseDriver
+  repo: Repository
+  /** Server URL, for the manifest (host:port only is kept). */
+  url: string
+  filter?: NameFilter
+  /** Units exported at once. */
+  parallelism: number
+  /** Export every unit again (new objects), reuse nothing. */
+  full?: boolean
+  signal?: AbortSignal
+  onProgress?: (p: Progress) => void
+  /** How often the journal is written while the backup runs. */
+  journalIntervalMs?: number
+}
+
+/** Fingerprints every unit of the catalog's storage tables (read-only). */
+async function gatherUnits(driver: ClickHouseDriver, catalog: Catalog, signal: AbortSignal): Promise<BackupUnit[]> {
+  const ids = await tableIdentities(driver, catalog.databases.map((d) => d.name))
+  const units: BackupUnit[] = []
+  for (const table of catalog.tables.filter((t) => t.hasData)) {
+    signal.throwIfAborted()
+    const identity = ids.get(tableKey(table.database, table.name)) ?? 'm0'
+    if (table.mergeTree) {
+      units.push(...partitionUnits(table, identity, await readPartitions(driver, table.database, table.name, table.columns)))
+    } else {
+      const unit = tableUnit(table, identity, await measure(driver, table, undefined, signal))
+      if (unit) units.push(unit)
+    }
+  }
+  return units
+}
+
+/** Cheap work first (reuse, digest checks), then exports, largest first, so parallel exports end together. */
+function workOrder(plan: PlannedUnit[]): PlannedUnit[] {
+  const rank = (p: PlannedUnit) => (p.action === 'export' ? 1 : 0)
+  return [...plan].sort((a, b) => rank(a) - rank(b) || b.unit.bytes - a.unit.bytes)
+}
+
+interface Run {
+  ctx: ExportContext
+  previous: PreviousObjects
+  tables: Map<string, TableInfo>
+  journal: JournalWriter
+  outcomes: UnitOutcome[]
+}
+
+/** Carries out one planned unit; records its outcome (nothing for a partition dropped meanwhile). */
+async function runUnit(run: Run, planned: PlannedUnit): Promise<void> {
+  const { ctx } = run
+  const table = run.tables.get(tableKey(planned.unit.database, planned.unit.table)) as TableInfo
+  let decided = planned
+  if (decided.action === 'check') {
+    const unit = decided.unit
+    const measured = await measure(ctx.driver, table, partitionPredicate({ partitionId: unit.partitionId, parts: unit.parts ?? [] }), ctx.signal)
+    decided = resolveCheck(decided, (await coversParts(ctx.driver, unit, measured)) ? measured : undefined)
+  }
+  if (decided.action === 'reuse') {
+    const { object, unit, byDigest } = decided
+    // Journal entries are hints: their object may never have been completed, or was pruned since.
+    if (!run.previous.fromJournal.has(object.key) || (await ctx.repo.hasObject(object))) {
+      run.outcomes.push({ object: reusedEntry(object, unit), how: byDigest ? 'reused-by-digest' : 'reused' })
+      return
+    }
+  }
+  const object = await exportUnit(ctx, table, decided.unit)
+  if (!object) return
+  run.outcomes.push({ object, how: 'exported' })
+  run.journal.add(object)
+}
+
+function failure(err: unknown, id: string, journaled: number): TidemarkError {
+  const e = asTidemarkError(err)
+  const kept = journaled > 0 ? `; the ${journaled} partitions uploaded before the failure are recorded and the next backup reuses them` : ''
+  return new TidemarkError(e.code, `ClickHouse backup ${id} failed, nothing was committed${kept}: ${e.message}`, { cause: err, details: { ...e.details, backupId: id } })
+}
+
+/**
+ * Runs one backup and commits its manifest. Rejects with TM_ERR_REPO_LOCKED
+ * when another writer holds the lease, the driver's errors when ClickHouse
+ * fails (nothing committed; the journal keeps what was uploaded), or
+ * TM_ERR_ABORTED. Safe to run again after any failure.
+ */
+export async function backupClickHouse(opts: ClickHouseBackupOptions): Promise<ClickHouseManifest> {
+  const { driver, repo } = opts
+  const lease = await repo.lock('clickhouse backup')
+  const signal = opts.signal ? AbortSignal.any([opts.signal, lease.signal]) : lease.signal
+  const startedAt = repo.clock.now()
+  const id = newBackupId('clickhouse', startedAt)
+  const journal = new JournalWriter(repo, id, opts.journalIntervalMs ?? 10_000)
+  try {
+    const catalog = await discover(driver, opts.filter)
+    const units = await gatherUnits(driver, catalog, signal)
+    const previous = opts.full ? { objects: [], fromJournal: new Set<string>() } : await previousObjects(repo)
+    const plan = workOrder(planBackup(units, previous.objects, { full: opts.full ?? false }))
+    const progress: Progress = { unitsDone: 0, unitsTotal: plan.length, bytesDone: 0, bytesTotal: plan.filter((p) => p.action !== 'reuse').reduce((n, p) => n + p.unit.bytes, 0) }
+    const report = () => opts.onProgress?.({ ...progress })
+    const ctx: ExportContext = { driver, repo, backupId: id, signal, onBytes: (n) => (progress.bytesDone += n) }
+    const run: Run = { ctx, previous, tables: new Map(catalog.tables.map((t) => [tableKey(t.database, t.name), t])), journal, outcomes: [] }
+    report()
+    await forEachLimit(plan, opts.parallelism, async (p) => {
+      await runUnit(run, p)
+      progress.unitsDone++
+      report()
+    }, signal)
+    const manifest = assembleManifest({ id, startedAt, endedAt: repo.clock.now(), full: opts.full ?? false, endpoint: endpointOf(opts.url), catalog }, run.outcomes)
+    signal.throwIfAborted()
+    await journal.settled()
+    await repo.commitManifest(manifest)
+    return manifest
+  } catch (err) {
+    await journal.flush()
+    throw failure(err, id, journal.size)
+  } finally {
+    await lease.release()
+  }
+}

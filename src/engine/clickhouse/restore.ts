@@ -1,0 +1,198 @@
+/**
+ * Restoring a ClickHouse logical backup into a server: plan (restore-plan.ts),
+ * look at the target and refuse a non-empty one before anything is created
+ * (restore-preflight.ts), then databases, storage tables, their data in
+ * parallel, views / materialized views / dictionaries (each MV's inner table
+ * loaded right after it), Distributed tables last, and finally a row count
+ * and digest check of every table (restore-verify.ts).
+ *
+ * A partition load that fails on a connection error is redone, after removing
+ * what the failed attempt may have written (an interrupted INSERT keeps the
+ * blocks it completed): `DROP PARTITION ID` for a MergeTree table this restore
+ * created (same DDL, so the backup's partition id is the target's), `TRUNCATE`
+ * for a non-MergeTree table this restore created (one object per such table).
+ * Into tables that existed before, a failed load is not redone: the error says
+ * which partition may be partly loaded.
+ */
+import { isTidemarkError, TidemarkError } from '../../errors.ts'
+import { forEachLimit } from '../parallel.ts'
+import type { Repository } from '../repository/index.ts'
+import type { Progress } from './backup.ts'
+import { probeCapabilities, type Capabilities } from './capabilities.ts'
+import type { ClickHouseDriver } from './driver.ts'
+import { measure } from './export-unit.ts'
+import type { ChObject, ClickHouseManifest } from './manifest.ts'
+import { qualified, quoteIdent, quoteString } from './names.ts'
+import { conflicts, inspectTarget, type TargetState } from './restore-preflight.ts'
+import { planRestore, type PlannedTable, type RestorePlan, type RestoreSelection } from './restore-plan.ts'
+import type { RestoreStep } from './restore-order.ts'
+import { verifyTables, type TableCheck } from './restore-verify.ts'
+
+const LOAD_ATTEMPTS = 3
+
+/** What a restore needs; `driver` talks to the target server. */
+export interface ClickHouseRestoreOptions {
+  driver: ClickHouseDriver
+  repo: Repository
+  manifest: ClickHouseManifest
+  selection?: RestoreSelection
+  /** Load into tables that already hold rows (and accept existing materialized views over them). */
+  allowNonEmpty?: boolean
+  parallelism: number
+  signal?: AbortSignal
+  onProgress?: (p: Progress) => void
+}
+
+/** What a restore did and found. */
+export interface RestoreReport {
+  backupId: string
+  /** The backup's restore point (its end time). */
+  restorePoint: string
+  databasesCreated: string[]
+  /** Objects created from the backup's DDL, in order. */
+  created: string[]
+  /** Planned objects that existed already and were used as they were. */
+  existing: string[]
+  objectsLoaded: number
+  rowsLoaded: number
+  rawBytesLoaded: number
+  tables: TableCheck[]
+  /** True when no table has status `mismatch`. */
+  ok: boolean
+  durationMs: number
+}
+
+interface Exec {
+  opts: ClickHouseRestoreOptions
+  plan: RestorePlan
+  caps: Capabilities
+  state: TargetState
+  signal: AbortSignal | undefined
+  progress: Progress
+  report: RestoreReport
+}
+
+function insertSql(table: PlannedTable, o: ChObject): string {
+  return `INSERT INTO ${qualified(table.info.database, table.info.name)} (${o.columns.map(quoteIdent).join(', ')}) FORMAT Native`
+}
+
+/** The statement that removes what a failed load of `o` may have written; undefined when that is not safe (a table that existed before). */
+export function undoSql(table: PlannedTable, o: ChObject, createdHere: boolean): string | undefined {
+  if (!createdHere) return undefined
+  const name = qualified(table.info.database, table.info.name)
+  return table.info.mergeTree ? `ALTER TABLE ${name} DROP PARTITION ID ${quoteString(o.partitionId)}` : `TRUNCATE TABLE ${name}`
+}
+
+async function loadObject(x: Exec, table: PlannedTable, o: ChObject): Promise<void> {
+  const { driver, repo } = x.opts
+  const undo = undoSql(table, o, !x.state.existing.has(`${table.info.database}.${table.info.name}`))
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const body = await repo.readObject(o, { signal: x.signal })
+      await driver.insertStream(insertSql(table, o), body, { settings: { insert_deduplicate: 0 }, signal: x.signal })
+      return
+    } catch (err) {
+      const retry = undo !== undefined && attempt < LOAD_ATTEMPTS && isTidemarkError(err, 'TM_ERR_CLICKHOUSE_UNREACHABLE')
+      if (!retry) throw partialLoad(err, table, o, undo !== undefined)
+      await new Promise((r) => setTimeout(r, 500 * attempt))
+      await driver.command(undo, { signal: x.signal })
+    }
+  }
+}
+
+function partialLoad(err: unknown, table: PlannedTable, o: ChObject, created: boolean): unknown {
+  if (!(err instanceof TidemarkError) || err.code === 'TM_ERR_ABORTED') return err
+  const where = `${table.info.database}.${table.info.name} partition ${o.partitionId}`
+  const hint = created ? 'drop the restored databases or tables and restore again' : 'that table existed before the restore: check it before restoring again'
+  return new TidemarkError(err.code, `loading ${where} failed (it may be partly loaded; ${hint}): ${err.message}`, { cause: err, details: { ...err.details, table: `${table.info.database}.${table.info.name}`, partitionId: o.partitionId } })
+}
+
+async function runStep(x: Exec, step: Exclude<RestoreStep, { step: 'data' }>): Promise<void> {
+  const { driver } = x.opts
+  if (step.step === 'database') {
+    if (x.state.databases.has(step.database)) return
+    const ddl = x.plan.databases.find((d) => d.name === step.database)?.ddl ?? `CREATE DATABASE ${quoteIdent(step.database)}`
+    await driver.command(ddl, { signal: x.signal })
+    x.report.databasesCreated.push(step.database)
+    return
+  }
+  if (x.state.existing.has(step.table)) {
+    x.report.existing.push(step.table)
+    return
+  }
+  const table = x.plan.tables.get(step.table) as PlannedTable
+  await driver.command(table.info.ddl, { settings: x.caps.createSettings, signal: x.signal })
+  x.report.created.push(step.table)
+}
+
+/** Loads the objects of `tables` in parallel. */
+async function loadTables(x: Exec, tables: string[]): Promise<void> {
+  const work = tables.flatMap((k) => {
+    const t = x.plan.tables.get(k) as PlannedTable
+    return t.objects.map((o) => ({ t, o }))
+  })
+  work.sort((a, b) => b.o.rawSize - a.o.rawSize)
+  await forEachLimit(work, x.opts.parallelism, async ({ t, o }) => {
+    await loadObject(x, t, o)
+    x.report.objectsLoaded++
+    x.report.rowsLoaded += o.rows
+    x.report.rawBytesLoaded += o.rawSize
+    x.progress.unitsDone++
+    x.progress.bytesDone += o.rawSize
+    x.opts.onProgress?.({ ...x.progress })
+  }, x.signal)
+}
+
+/** Runs the steps in order; consecutive data steps are loaded together. */
+async function execute(x: Exec): Promise<void> {
+  const steps = x.plan.steps
+  for (let i = 0; i < steps.length; ) {
+    const step = steps[i] as RestoreStep
+    if (step.step !== 'data') {
+      await runStep(x, step)
+      i++
+      continue
+    }
+    const group: string[] = []
+    while (i < steps.length && steps[i]?.step === 'data') group.push((steps[i++] as { table: string }).table)
+    await loadTables(x, group)
+  }
+}
+
+function refuse(found: ReturnType<typeof conflicts>): TidemarkError {
+  const list = found.slice(0, 10).map((c) => `${c.table} ${c.reason}`).join('; ')
+  return new TidemarkError(
+    'TM_ERR_RESTORE_TARGET_NOT_EMPTY',
+    `the target already holds what this restore would write (${list}${found.length > 10 ? `; and ${found.length - 10} more` : ''}); nothing was changed. Restore into an empty server, use --rename-db old=new, drop those objects, or give --allow-non-empty to add the rows to them`,
+    { details: { conflicts: found } },
+  )
+}
+
+/**
+ * Restores `manifest` (all of it, or `selection`) into the target. Rejects,
+ * changing nothing, with TM_ERR_RESTORE_UNKNOWN_TABLE (selection),
+ * TM_ERR_CLICKHOUSE_UNREACHABLE / _AUTH (target), or
+ * TM_ERR_RESTORE_TARGET_NOT_EMPTY (without allowNonEmpty). The report lists
+ * every table's check; `ok` is false when a table does not match.
+ */
+export async function restoreClickHouse(opts: ClickHouseRestoreOptions): Promise<RestoreReport> {
+  const started = Date.now()
+  const plan = planRestore(opts.manifest, opts.selection)
+  const caps = await probeCapabilities(opts.driver)
+  const state = await inspectTarget(opts.driver, plan, opts.signal)
+  const found = conflicts(plan, state)
+  if (found.length > 0 && !opts.allowNonEmpty) throw refuse(found)
+  const before = new Map<string, { rows: number; digest: string }>()
+  for (const [key, e] of state.existing) if (e.rows > 0) before.set(key, await measure(opts.driver, (plan.tables.get(key) as PlannedTable).info, undefined, opts.signal))
+  const objects = [...plan.tables.values()].flatMap((t) => t.objects)
+  const report: RestoreReport = {
+    backupId: plan.backupId, restorePoint: opts.manifest.endedAt, databasesCreated: [], created: [], existing: [],
+    objectsLoaded: 0, rowsLoaded: 0, rawBytesLoaded: 0, tables: [], ok: false, durationMs: 0,
+  }
+  const progress: Progress = { unitsDone: 0, unitsTotal: objects.length, bytesDone: 0, bytesTotal: objects.reduce((n, o) => n + o.rawSize, 0) }
+  await execute({ opts, plan, caps, state, signal: opts.signal, progress, report })
+  report.tables = await verifyTables(opts.driver, [...plan.tables.values()], before, caps.version === plan.serverVersion, opts.signal)
+  report.ok = report.tables.every((t) => t.status !== 'mismatch')
+  report.durationMs = Date.now() - started
+  return report
+}

@@ -1,0 +1,95 @@
+import t from 'tap'
+import { startClickHouse } from '../harness/clickhouse.ts'
+import { driverFor, mutationsDone, tableDigests, testRepository, tsv } from './backup-helpers.ts'
+import { backupClickHouse } from '../../src/engine/clickhouse/backup.ts'
+import { restoreClickHouse } from '../../src/engine/clickhouse/restore.ts'
+import type { ClickHouseManifest } from '../../src/engine/clickhouse/manifest.ts'
+
+const [source, target] = await Promise.all([startClickHouse(t), startClickHouse(t)])
+const src = driverFor(t, source)
+const dst = driverFor(t, target)
+const { repo } = await testRepository(t)
+
+// Six daily partitions of three interleaved parts each, and a second table that never changes.
+await src.command('CREATE DATABASE ls')
+await src.command('CREATE TABLE ls.runs (d Date, id UInt64, s String) ENGINE = MergeTree PARTITION BY d ORDER BY id')
+await src.command('CREATE TABLE ls.plain (id UInt64) ENGINE = MergeTree ORDER BY id')
+for (let i = 0; i < 3; i++) {
+  await src.command(`INSERT INTO ls.runs SELECT toDate('2024-01-01') + number % 6, number + ${i * 10_000}, toString(number) FROM numbers(600)`)
+}
+await src.command('INSERT INTO ls.plain SELECT number FROM numbers(50)')
+
+const backup = (full = false) => backupClickHouse({ driver: src, repo, url: source.url, parallelism: 2, full })
+const counts = (m: ClickHouseManifest) => [m.stats.partitionsTotal, m.stats.partitionsExported, m.stats.partitionsReused]
+const partitionsOf = (m: ClickHouseManifest, table: string) => m.objects.filter((o) => o.table === table).map((o) => o.partitionId)
+
+const first = await backup()
+const firstState = await tableDigests(src, ['ls'])
+
+t.test('first backup exports everything; an unchanged server exports nothing', async (t) => {
+  t.same(counts(first), [7, 7, 0])
+  const again = await backup()
+  t.same(counts(again), [7, 0, 7])
+  t.same(again.objects.map((o) => o.key), first.objects.map((o) => o.key), 'the same objects are referenced again')
+})
+
+t.test('insert into one partition of many: exactly that partition is exported', async (t) => {
+  await src.command("INSERT INTO ls.runs VALUES ('2024-01-03', 777777, 'new')")
+  const m = await backup()
+  t.same(counts(m), [7, 1, 6])
+  t.same(m.objects.filter((o) => o.writtenBy === m.id).map((o) => `${o.table}/${o.partitionId}`), ['runs/20240103'])
+})
+
+t.test('OPTIMIZE TABLE FINAL on a plain MergeTree: nothing is exported', async (t) => {
+  await src.command('OPTIMIZE TABLE ls.runs FINAL')
+  const parts = await tsv(src, "SELECT count() FROM system.parts WHERE database = 'ls' AND table = 'runs' AND active")
+  t.equal(parts.trim(), '6', 'merged into one part per partition')
+  const m = await backup()
+  t.same(counts(m), [7, 0, 7], JSON.stringify(m.objects.filter((o) => o.writtenBy === m.id)))
+})
+
+t.test('ALTER DELETE touching one partition: exactly that partition is exported', async (t) => {
+  await src.command("ALTER TABLE ls.runs DELETE WHERE d = '2024-01-05' AND id % 2 = 0")
+  await mutationsDone(src, 'ls', 'runs')
+  const m = await backup()
+  t.same(counts(m), [7, 1, 6])
+  t.equal(m.stats.partitionsReusedByDigest, 5, 'the other partitions of runs were versioned by the mutation: reused after a digest')
+  t.same(m.objects.filter((o) => o.writtenBy === m.id).map((o) => o.partitionId), ['20240105'])
+  t.same(counts(await backup()), [7, 0, 7], 'the new fingerprints were recorded: no digest needed the next time')
+})
+
+t.test('DROP PARTITION: gone from the manifest and from the restore; an older backup restores its own state', async (t) => {
+  await src.command("ALTER TABLE ls.runs DROP PARTITION '2024-01-02'")
+  const m = await backup()
+  t.same(counts(m), [6, 0, 6])
+  t.notOk(partitionsOf(m, 'runs').includes('20240102'))
+  const latest = await restoreClickHouse({ driver: dst, repo, manifest: m, parallelism: 2, selection: { renames: new Map([['ls', 'latest']]) } })
+  t.ok(latest.ok)
+  t.equal((await tsv(dst, "SELECT count() FROM latest.runs WHERE d = '2024-01-02'")).trim(), '0')
+  const now = await tableDigests(src, ['ls'])
+  t.same(await tableDigests(dst, ['latest']), { 'latest.runs': now['ls.runs'], 'latest.plain': now['ls.plain'] })
+
+  const old = await restoreClickHouse({ driver: dst, repo, manifest: first, parallelism: 2, selection: { renames: new Map([['ls', 'v1']]) } })
+  t.ok(old.ok)
+  t.same(await tableDigests(dst, ['v1']), { 'v1.runs': firstState['ls.runs'], 'v1.plain': firstState['ls.plain'] }, 'the first backup’s state, not the newest')
+  t.not(firstState['ls.runs']?.digest, now['ls.runs']?.digest)
+})
+
+t.test('--full exports everything again into new objects', async (t) => {
+  const m = await backup(true)
+  t.same(counts(m), [6, 6, 0])
+  t.equal(m.full, true)
+  t.ok(m.objects.every((o) => o.writtenBy === m.id))
+})
+
+t.test('a table dropped and created again is exported in full even where its fingerprints repeat', async (t) => {
+  await src.command('DROP TABLE ls.plain')
+  await new Promise((r) => setTimeout(r, 1100)) // the metadata file's time has a one-second resolution
+  await src.command('CREATE TABLE ls.plain (id UInt64) ENGINE = MergeTree ORDER BY id')
+  await src.command('INSERT INTO ls.plain SELECT number + 1000 FROM numbers(50)')
+  const m = await backup()
+  const plain = m.objects.find((o) => o.table === 'plain')
+  const old = first.objects.find((o) => o.table === 'plain')
+  t.equal(plain?.fingerprint, old?.fingerprint, 'same block span and row count as the old table')
+  t.equal(plain?.writtenBy, m.id, 'exported, not reused')
+})
