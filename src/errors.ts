@@ -65,6 +65,18 @@ export const CATALOG = {
   TM_ERR_RESTORE_UNKNOWN_TABLE: { status: 400, exit: 2 },
   TM_ERR_NOT_IMPLEMENTED: { status: 501, exit: 1 },
   TM_ERR_INTERNAL: { status: 500, exit: 1 },
+  // daemon and API
+  TM_ERR_AUTH_REQUIRED: { status: 401, exit: 2 },
+  TM_ERR_AUTH_FORBIDDEN: { status: 403, exit: 2 },
+  TM_ERR_BODY_TOO_LARGE: { status: 413, exit: 2 },
+  TM_ERR_ROUTE_NOT_FOUND: { status: 404, exit: 2 },
+  TM_ERR_JOB_NOT_FOUND: { status: 404, exit: 1 },
+  TM_ERR_JOB_BUSY: { status: 409, exit: 1 },
+  TM_ERR_JOB_FINISHED: { status: 409, exit: 1 },
+  TM_ERR_SHUTTING_DOWN: { status: 503, exit: 1 },
+  TM_ERR_STORE_NOT_CONFIGURED: { status: 400, exit: 2 },
+  TM_ERR_HOOK_FAILED: { status: 502, exit: 1 },
+  TM_ERR_SMOKE_CHECK_FAILED: { status: 500, exit: 1 },
 } as const satisfies Record<string, ErrorSpec>
 
 export type ErrorCode = keyof typeof CATALOG

@@ -78,6 +78,9 @@ function needsServer(missing: boolean, store: string, keys: string): RelativePro
 
 const has = (raw: Readonly<Record<string, unknown>>, ...keys: string[]) => keys.some((k) => raw[k] !== undefined && raw[k] !== null)
 
+// A restore hook: a command (argv, no shell) and/or a webhook that receives the plan.
+const hook = obj({ command: list(str({ check: chk.checkNonEmpty })), webhook: opt(str({ check: chk.checkHttpUrl })) })
+
 /** The whole configuration schema. */
 export const CONFIG_SCHEMA = obj({
   repository: obj({
@@ -135,6 +138,13 @@ export const CONFIG_SCHEMA = obj({
     metricsAuth: bool(false),
     bodyLimitBytes: int({ min: 1024, max: 1024 * 1024 * 1024, default: 1024 * 1024 }),
   }),
+  daemon: obj({
+    // How long SIGTERM waits for running jobs before aborting them.
+    shutdownGraceSeconds: int({ min: 0, max: 86400, default: 30 }),
+    // Finished jobs kept for GET /v1/jobs.
+    jobHistory: int({ min: 1, max: 10000, default: 100 }),
+  }),
+  hooks: obj({ preRestore: hook, postRestore: hook, timeoutSeconds: int({ min: 1, max: 86400, default: 600 }) }),
   log: obj({ level: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info') }),
 })
 
@@ -163,3 +173,9 @@ export type SchedulesConfig = Config['schedules']
 export type ApiConfig = Config['api']
 /** A pino level name. */
 export type LogLevel = Config['log']['level']
+/** Restore hooks (pre/post) and their timeout. */
+export type HooksConfig = Config['hooks']
+/** One restore hook. */
+export type HookConfig = Config['hooks']['preRestore']
+/** Shutdown grace and job history of the daemon. */
+export type DaemonConfig = Config['daemon']

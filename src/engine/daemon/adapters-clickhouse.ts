@@ -1,0 +1,72 @@
+/**
+ * The ClickHouse logical engine adapted to the daemon's `ClickHouseSource`: backups
+ * of the configured server, the catalog the planner needs, the target check (the
+ * engine's own preflight, read-only) and the restore, whose per-table row check is
+ * the smoke check.
+ */
+import { backupClickHouse } from '../clickhouse/backup.ts'
+import { listClickHouseBackups, readClickHouseManifest } from '../clickhouse/backup-catalog.ts'
+import type { ConnectionSettings } from '../clickhouse/connection.ts'
+import type { ClickHouseDriver } from '../clickhouse/driver.ts'
+import type { NameFilter } from '../clickhouse/filters.ts'
+import { createHttpDriver } from '../clickhouse/http-driver.ts'
+import { restoreClickHouse } from '../clickhouse/restore.ts'
+import { conflicts, inspectTarget } from '../clickhouse/restore-preflight.ts'
+import { planRestore } from '../clickhouse/restore-plan.ts'
+import { TidemarkError } from '../../errors.ts'
+import type { Repository } from '../repository/index.ts'
+import type { ClickHouseSource } from './facade.ts'
+
+/** What the adapter needs: the repository, the configured server, and how to reach a target URL. */
+export interface ClickHouseAdapterOptions {
+  repo: Repository
+  settings: ConnectionSettings
+  /** Connection settings for a restore target given as a URL (credentials in it, else the configured ones). */
+  targetSettings: (url: string) => ConnectionSettings
+  filter?: NameFilter
+  parallelism: number
+}
+
+async function withDriver<T>(s: ConnectionSettings, fn: (d: ClickHouseDriver) => Promise<T>): Promise<T> {
+  const d = createHttpDriver(s)
+  try {
+    return await fn(d)
+  } finally {
+    await d.close()
+  }
+}
+
+/** The ClickHouse source over the logical engine. */
+export function clickhouseSource(o: ClickHouseAdapterOptions): ClickHouseSource {
+  return {
+    backup: ({ full, signal, onProgress }) =>
+      withDriver(o.settings, async (driver) => {
+        const m = await backupClickHouse({ driver, repo: o.repo, url: o.settings.url, filter: o.filter, parallelism: o.parallelism, full, signal, onProgress })
+        return { id: m.id, startedAt: m.startedAt, endedAt: m.endedAt, bytes: m.stats.exportedStoredBytes, durationMs: m.stats.durationMs, details: { full: m.full, stats: m.stats } }
+      }),
+    catalog: async () => ({ backups: (await listClickHouseBackups(o.repo)).map((b) => ({ id: b.id, startedAt: b.startedAt, endedAt: b.endedAt })) }),
+    checkTarget: async (backupId, url, signal) => {
+      const manifest = await readClickHouseManifest(o.repo, backupId)
+      await withDriver(o.targetSettings(url), async (driver) => {
+        const plan = planRestore(manifest)
+        const found = conflicts(plan, await inspectTarget(driver, plan, signal))
+        if (found.length === 0) return
+        const list = found.slice(0, 10).map((c) => `${c.table} ${c.reason}`).join('; ')
+        throw new TidemarkError('TM_ERR_RESTORE_TARGET_NOT_EMPTY', `the ClickHouse target is not empty: ${list}${found.length > 10 ? `; and ${found.length - 10} more` : ''}; restore into an empty server; nothing was changed`, { details: { store: 'clickhouse', conflicts: found } })
+      })
+    },
+    restore: async ({ backupId, targetUrl, signal, onProgress }) => {
+      const manifest = await readClickHouseManifest(o.repo, backupId)
+      const r = await withDriver(o.targetSettings(targetUrl), (driver) => restoreClickHouse({ driver, repo: o.repo, manifest, parallelism: o.parallelism, signal, onProgress }))
+      const mismatched = r.tables.filter((t) => t.status === 'mismatch')
+      return {
+        ok: r.ok,
+        details: {
+          backupId: r.backupId, restorePoint: r.restorePoint, rowsLoaded: r.rowsLoaded, objectsLoaded: r.objectsLoaded, rawBytesLoaded: r.rawBytesLoaded,
+          tables: r.tables.map((t) => ({ table: t.table, expectedRows: t.expectedRows, rows: t.rows, status: t.status })), mismatched: mismatched.map((t) => t.table),
+        },
+      }
+    },
+    ping: (signal) => withDriver(o.settings, async (driver) => void (await driver.queryRows('SELECT 1 AS ok', undefined, { signal }))),
+  }
+}
