@@ -13,9 +13,15 @@
  * tidemark run. The CPU time of both s3rver processes is sampled per run, to tell
  * when s3rver itself is the bottleneck. Appends the medians to bench/RESULTS.md and
  * deletes everything it created.
+ *
+ * `--put-ab` measures only the copy of one object in-process instead (no CLI, no
+ * rclone): `objects` objects copied with copyStreamed between the two s3rvers, with
+ * the known sha256 passed to put (one streamed PutObject, the hash signed as given)
+ * and without it (lib-storage's Upload: the part buffered and hashed by the SDK),
+ * alternating `runs` times; prints wall and CPU seconds of this process. Records nothing.
  */
 import { spawn } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { appendFile, mkdtemp, open, readFile, rm } from 'node:fs/promises'
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os'
@@ -25,6 +31,7 @@ import { parseArgs } from 'node:util'
 import { mapLimit } from '../src/engine/parallel.ts'
 import { dataKey, initRepository, newBackupId, type ManifestBase, type ObjectRef, type Repository } from '../src/engine/repository/index.ts'
 import { replicationLag } from '../src/engine/replicate.ts'
+import { copyStreamed } from '../src/engine/replicate/copy.ts'
 import { listAll, type Sink } from '../src/sinks/sink.ts'
 import { openSink } from '../src/sinks/url.ts'
 import { startS3rver, type S3rverInstance } from '../test/harness/s3rver.ts'
@@ -41,6 +48,7 @@ const { values: args } = parseArgs({
     runs: { type: 'string', default: '3' },
     parallel: { type: 'string', default: '8' },
     'no-record': { type: 'boolean', default: false },
+    'put-ab': { type: 'boolean', default: false },
   },
 })
 
@@ -202,6 +210,35 @@ async function rcloneVersion(): Promise<string> {
   return out.split('\n')[0]?.replace(/^rclone /, '') ?? 'unknown'
 }
 
+/** The `--put-ab` comparison (see the header). */
+async function putAb(): Promise<void> {
+  const [a, b] = [await startS3rver(), await startS3rver()]
+  const src = sinkOn(a, 'ab')
+  const dst = sinkOn(b, 'ab')
+  try {
+    const objs: { key: string; size: number; sha256: string }[] = []
+    for (let i = 0; i < Number(args.objects); i++) {
+      const buf = randomBytes(Number(args['object-mib']) * MIB)
+      objs.push({ key: `data/o${i}`, size: buf.length, sha256: createHash('sha256').update(buf).digest('hex') })
+      await src.put(`data/o${i}`, buf)
+    }
+    for (let i = 0; i < Number(args.runs); i++) {
+      for (const hint of [true, false]) {
+        const t0 = performance.now()
+        const c0 = process.cpuUsage()
+        await mapLimit(objs, Number(args.parallel), (o) => copyStreamed(src, dst, hint ? o : { key: o.key, size: o.size }))
+        const c = process.cpuUsage(c0)
+        console.log(`round ${i + 1}: ${hint ? 'sha256 hint (streamed PutObject)' : 'no hint (lib-storage Upload)'}: wall ${((performance.now() - t0) / 1000).toFixed(2)} s, CPU ${((c.user + c.system) / 1e6).toFixed(2)} s`)
+      }
+    }
+  } finally {
+    await src.close()
+    await dst.close()
+    await a.stop()
+    await b.stop()
+  }
+}
+
 async function main(): Promise<void> {
   if (!existsSync(TIME)) throw new Error(`${TIME} is missing: install the Debian package "time"`)
   const dir = await mkdtemp(join(tmpdir(), 'tidemark-bench-replicate-'))
@@ -265,4 +302,4 @@ async function main(): Promise<void> {
   }
 }
 
-await main()
+await (args['put-ab'] ? putAb() : main())

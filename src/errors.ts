@@ -43,6 +43,8 @@ export const CATALOG = {
   TM_ERR_CLICKHOUSE_UNREACHABLE: { status: 503, exit: 1 },
   TM_ERR_CLICKHOUSE_AUTH: { status: 502, exit: 1 },
   TM_ERR_CLICKHOUSE_QUERY: { status: 502, exit: 1 },
+  TM_ERR_CLICKHOUSE_DATA_PATH: { status: 500, exit: 1 },
+  TM_ERR_CLICKHOUSE_ATTACH: { status: 502, exit: 1 },
   TM_ERR_POSTGRES_UNREACHABLE: { status: 503, exit: 1 },
   TM_ERR_POSTGRES_CONFIG: { status: 500, exit: 1 },
   TM_ERR_POSTGRES_TOOL: { status: 500, exit: 1 },

@@ -40,6 +40,19 @@ export function repositoryOptions(config: Config): RepositoryOptions {
   }
 }
 
+/**
+ * How to reach the repository at `url`: a configured secondary's own endpoint,
+ * credentials and keys when the URL is one (restoring from the DR region with
+ * `--repo <secondary url>`), else the primary's.
+ */
+export function settingsFor(config: Config, url: string): { sink: OpenSinkSettings; options: RepositoryOptions } {
+  const secondary = config.secondaries.find((s) => s.url === url)
+  const options = repositoryOptions(config)
+  if (!secondary) return { sink: sinkSettings(config.repository.s3), options }
+  const encryption = secondary.encryption ?? config.repository.encryption
+  return { sink: sinkSettings(secondary.s3), options: { ...options, passphrase: encryption.passphrase, keyFile: encryption.keyFile } }
+}
+
 /** The repository URL for this command: `--repo`, else the configured one (TIDEMARK_REPOSITORY included). */
 export async function repoUrl(ctx: CommandContext): Promise<string> {
   const given = ctx.string('repo')
@@ -51,10 +64,11 @@ export async function repoUrl(ctx: CommandContext): Promise<string> {
  * closes the repository and its sink whatever happens.
  */
 export async function withRepository<T>(config: Config, url: string, mode: 'open' | 'init', fn: (repo: Repository) => Promise<T>): Promise<T> {
-  const sink = openSink(url, sinkSettings(config.repository.s3))
+  const reach = settingsFor(config, url)
+  const sink = openSink(url, reach.sink)
   let repo: Repository
   try {
-    repo = mode === 'init' ? await initRepository(sink, repositoryOptions(config)) : await openRepository(sink, repositoryOptions(config))
+    repo = mode === 'init' ? await initRepository(sink, reach.options) : await openRepository(sink, reach.options)
   } catch (err) {
     await sink.close()
     throw err

@@ -8,6 +8,7 @@
 import type { Sink } from '../sinks/sink.ts'
 import type { Clock } from './clock.ts'
 import { listBackups, readManifests } from './manifests.ts'
+import { walRemovable } from './postgres/wal-retention.ts'
 import { allManifests, dataObjects, journals, locks } from './prune/gather.ts'
 import { planPrune, type PrunePlan } from './prune/plan.ts'
 import type { ManifestBase, Repository } from './repository/index.ts'
@@ -28,7 +29,7 @@ export interface PruneOptions {
   clock?: Clock
   /** Prefixes never swept as unreferenced (default: the WAL archive). */
   continuous?: readonly string[]
-  /** The source's own rule for continuously archived objects (the WAL rule), given the backups that stay. */
+  /** The source's own rule for continuously archived objects, given the backups that stay (default: PostgreSQL's WAL rule, postgres/wal-retention.ts). */
   continuousRemovable?: (kept: readonly ManifestBase[]) => Iterable<string> | Promise<Iterable<string>>
 }
 
@@ -63,7 +64,8 @@ export async function planRepositoryPrune(repo: Repository, opts: PruneOptions, 
   const manifests = await allManifests(repo)
   const decision = applyRetention(manifests, opts.policy, now)
   const kept = new Set(decision.keep.map((k) => k.id))
-  const removable = opts.continuousRemovable ? new Set(await opts.continuousRemovable(manifests.filter((m) => kept.has(m.id)))) : undefined
+  const rule = opts.continuousRemovable ?? walRemovable(repo)
+  const removable = new Set(await rule(manifests.filter((m) => kept.has(m.id))))
   const plan = planPrune({
     manifests,
     decision,

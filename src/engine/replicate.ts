@@ -5,6 +5,8 @@
  * secondary lacks is copied (streamed, in parallel, checked by size and sha256 on
  * arrival, server-side when both live in the same bucket), then the manifest, last.
  * The secondary's writer lease is held while writing to it. The primary is only read.
+ * Each run also copies the continuous WAL archive (replicatePrefix), so that a
+ * secondary restores PostgreSQL past its newest base backup's end.
  */
 import { TidemarkError, asTidemarkError } from '../errors.ts'
 import type { RetryOptions } from '../sinks/retry.ts'
@@ -12,6 +14,8 @@ import type { Clock } from './clock.ts'
 import { acquireLease } from './repository/lease.ts'
 import type { Repository } from './repository/index.ts'
 import { executePlan, type CopyTotals } from './replicate/execute.ts'
+import type { PrefixResult } from './replicate/prefix.ts'
+import { copyWal } from './replicate/wal-copy.ts'
 import { survey } from './replicate/survey.ts'
 import { ensureReplica, type ReplicaTarget } from './replicate/target.ts'
 
@@ -43,7 +47,10 @@ export interface ReplicationResult extends CopyTotals {
   bytesPresent: number
   /** Backups not copied because the secondary's own policy would prune them at once. */
   skippedByPolicy: string[]
+  /** The WAL archive's copy (counted apart from the backups' objects). */
+  wal: PrefixResult
 }
+
 
 /** Runs `fn` and rewrites any error so it names the secondary, keeping its code. */
 async function naming<T>(target: ReplicaTarget, fn: () => Promise<T>): Promise<T> {
@@ -77,10 +84,17 @@ export function replicate(primary: Repository, target: ReplicaTarget, opts: Repl
         serverCopy: target.serverCopy,
         onProgress: opts.onProgress,
       })
-      return { target: target.name, created, ...totals, objectsPresent: s.plan.present, bytesPresent: s.plan.presentBytes, skippedByPolicy: s.skippedByPolicy }
+      // After the backups: a base backup's own WAL is among its objects; this adds what came since.
+      const wal = await copyWal(primary, target, { parallelism: opts.parallelism, signal, retry: opts.retry })
+      return { target: target.name, created, ...totals, objectsPresent: s.plan.present, bytesPresent: s.plan.presentBytes, skippedByPolicy: s.skippedByPolicy, wal }
     } finally {
       // A lock we cannot delete (secondary gone) expires by itself; the run's own error matters more.
       await lease.release().catch(() => undefined)
     }
   })
+}
+
+/** Copies the continuous WAL archive to `target` (no lease: see replicate/prefix.ts), except WAL its own prune would remove; errors name the secondary. */
+export function replicateWal(primary: Repository, target: ReplicaTarget, opts: Pick<ReplicateOptions, 'parallelism' | 'signal' | 'retry'> = {}): Promise<PrefixResult> {
+  return naming(target, () => copyWal(primary, target, opts))
 }

@@ -7,7 +7,12 @@
  * their support for the newer streaming checksum encoding; integrity is checked above
  * this layer (sha256 of stored bytes in every manifest).
  *
- * put streams through lib-storage's Upload: one PutObject for bodies up to `partSize`,
+ * A put of known length up to `partSize` whose sha256 is known (PutOptions.sha256) or
+ * that goes over HTTPS is one PutObject streaming the body: the known hash is the SigV4
+ * payload hash (the store verifies the bytes; the SDK hashes nothing), and over HTTPS
+ * without it the payload is UNSIGNED-PAYLOAD (TLS protects it). Plain HTTP without a
+ * known hash keeps a signed payload: lib-storage hashes the buffered body.
+ * Other puts stream through lib-storage's Upload: one PutObject for bodies up to `partSize`,
  * a multipart upload (with `queueSize` parts in flight) beyond. A failed or aborted
  * multipart upload is aborted by Upload and then once more by us, in case Upload's own
  * abort request failed; if both fail (endpoint gone) the parts remain until a bucket
@@ -18,6 +23,7 @@
 import {
   AbortMultipartUploadCommand,
   CopyObjectCommand,
+  PutObjectCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
@@ -26,7 +32,7 @@ import {
   type ServerSideEncryption,
 } from '@aws-sdk/client-s3'
 import { Upload } from '@aws-sdk/lib-storage'
-import { addAbortSignal, pipeline, Readable } from 'node:stream'
+import { addAbortSignal, pipeline, Readable, Transform, type TransformCallback } from 'node:stream'
 import { TidemarkError } from '../errors.ts'
 import { abortedError, ByteCounter, checkLength, checkPageSize, checkRange, discardBody, guardBody, relay, throwIfAborted } from './common.ts'
 import { mapDeleteError, mapS3Error, type S3ErrorContext } from './s3-errors.ts'
@@ -34,6 +40,7 @@ import {
   checkKey,
   isNotFoundError,
   isPermanentError,
+  SinkError,
   type GetOptions,
   type ListOptions,
   type ListPage,
@@ -49,6 +56,7 @@ const MiB = 1024 * 1024
 export const MIN_PART_SIZE = 5 * MiB
 export const DEFAULT_PART_SIZE = 8 * MiB
 export const DEFAULT_QUEUE_SIZE = 4
+const SHA256_HEX = /^[0-9a-fA-F]{64}$/
 const DELETE_BATCH = 1000
 
 /** Static credentials; without them the SDK's default provider chain is used (env, profile, web identity, instance role). */
@@ -99,6 +107,26 @@ function validate(o: S3SinkOptions): void {
 }
 
 /** The endpoint as it may be shown: user info stripped. */
+/**
+ * Passes chunks on one behind, and the last only when the body ended cleanly. A
+ * streamed PutObject announces its Content-Length, so a store commits the object
+ * once that many bytes arrived: a body failing at its very end (a length or checksum
+ * check in its flush) must never have sent its last bytes.
+ */
+class HoldLast extends Transform {
+  private last: Buffer | undefined
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    const prev = this.last
+    this.last = chunk
+    cb(null, prev)
+  }
+
+  override _flush(cb: TransformCallback): void {
+    cb(null, this.last)
+  }
+}
+
 function endpointLabel(o: S3SinkOptions): string {
   if (!o.endpoint) return `AWS S3 ${o.region ?? 'us-east-1'}`
   try {
@@ -125,6 +153,8 @@ class S3Sink implements Sink {
   private readonly partSize: number
   private readonly queueSize: number
   private readonly sse: { ServerSideEncryption?: ServerSideEncryption; SSEKMSKeyId?: string }
+  /** TLS to the store: a stream body may go unsigned (UNSIGNED-PAYLOAD). */
+  private readonly https: boolean
   private closed = false
 
   constructor(o: S3SinkOptions) {
@@ -135,6 +165,7 @@ class S3Sink implements Sink {
     this.description = `s3://${o.bucket}/${o.prefix ?? ''} at ${this.endpoint}`
     this.partSize = o.partSize ?? DEFAULT_PART_SIZE
     this.queueSize = o.queueSize ?? DEFAULT_QUEUE_SIZE
+    this.https = o.endpoint === undefined || /^https:/i.test(o.endpoint)
     this.sse = o.sse === 'AES256' || o.sse === 'aws:kms' ? { ServerSideEncryption: o.sse, ...(o.kmsKeyId ? { SSEKMSKeyId: o.kmsKeyId } : {}) } : {}
     this.client = new S3Client({
       region: o.region ?? 'us-east-1',
@@ -171,6 +202,31 @@ class S3Sink implements Sink {
     pipeline(guard?.stream ?? Readable.from([body]), feed, () => undefined)
     const onAbort = () => feed.destroy(abortedError(ctx.what, opts.signal, key))
     opts.signal?.addEventListener('abort', onAbort, { once: true })
+    if (this.singlePut(opts)) {
+      const held = feed.pipe(new HoldLast())
+      // The HTTP request only pipes the body: a failing body must abort the request, and its error is the one to report.
+      const failed = new AbortController()
+      let bodyError: unknown
+      feed.once('error', (err) => {
+        bodyError = err
+        failed.abort(err)
+      })
+      held.on('error', () => undefined)
+      try {
+        await this.client.send(this.putObject(key, held, opts), { abortSignal: opts.signal ? AbortSignal.any([opts.signal, failed.signal]) : failed.signal })
+        return { size: feed.bytes }
+      } catch (err) {
+        held.destroy()
+        feed.destroy()
+        discardBody(body)
+        throwIfAborted(ctx.what, opts.signal, key)
+        const cause = bodyError ?? err
+        if (guard?.isSourceError(cause) || bodyError instanceof SinkError) throw cause
+        throw mapS3Error(cause, ctx)
+      } finally {
+        opts.signal?.removeEventListener('abort', onAbort)
+      }
+    }
     const upload = new Upload({
       client: this.client,
       params: { Bucket: this.bucket, Key: this.base + key, Body: feed, ...this.sse },
@@ -192,6 +248,27 @@ class S3Sink implements Sink {
     } finally {
       opts.signal?.removeEventListener('abort', onAbort)
     }
+  }
+
+  /** One streamed PutObject: length known and within a part, and a payload hash known or not needed (HTTPS). */
+  private singlePut(opts: PutOptions): boolean {
+    const sized = opts.contentLength !== undefined && opts.contentLength <= this.partSize
+    return sized && (SHA256_HEX.test(opts.sha256 ?? '') || this.https)
+  }
+
+  /** The PutObject of a streamed body; a known sha256 goes in as the signed payload hash. */
+  private putObject(key: string, feed: Readable, opts: PutOptions): PutObjectCommand {
+    const cmd = new PutObjectCommand({ Bucket: this.bucket, Key: this.base + key, Body: feed, ContentLength: opts.contentLength, ...this.sse })
+    const sha = opts.sha256?.toLowerCase()
+    if (sha !== undefined && SHA256_HEX.test(sha)) {
+      // The signer takes a payload hash already in the headers as given, instead of hashing (or leaving unsigned) the body.
+      cmd.middlewareStack.add((next) => (args) => {
+        const req = args.request as { headers?: Record<string, string> }
+        if (req.headers) req.headers['x-amz-content-sha256'] = sha
+        return next(args)
+      }, { step: 'build', name: 'tidemarkKnownPayloadHash' })
+    }
+    return cmd
   }
 
   /** Aborts the multipart upload Upload may have left behind; NoSuchUpload means it was already gone. */

@@ -44,6 +44,14 @@ export interface OpOptions {
 export interface PutOptions extends OpOptions {
   /** Known length, if any; the body may be a stream of unknown length. */
   contentLength?: number
+  /**
+   * Hex sha256 of the exact bytes of the body, when the caller already knows it (a
+   * copy of an object whose manifest records it). A hint: an adapter may ignore it, or
+   * use it to spare hashing the body again and to have the store verify the bytes
+   * (the s3 sink sends it as the SigV4 payload hash). A body that does not match it
+   * may be refused with a permanent error; then nothing is stored.
+   */
+  sha256?: string
 }
 export interface PutResult {
   size: number

@@ -48,3 +48,49 @@ t.test('WAL is copied continuously: each run sends what is new or rewritten, not
   t.same(puts, [seg(4)])
   await t.rejects(replicatePrefix(primary, target, 'manifests/'), { code: 'TM_ERR_USAGE' })
 })
+
+t.test('replicate() carries the WAL archive too, and the lag counts WAL still to copy', async (t) => {
+  const dir = await tempDir()
+  t.teardown(() => removeTempDir(dir))
+  const primary = await initRepository(createFsSink(`${dir}/p`), { pipeline: { pool } })
+  t.teardown(() => primary.close())
+  const target = { name: 'dr', sink: createFsSink(`${dir}/s`) }
+  const { replicate, replicationLag } = await import('../../src/engine/replicate.ts')
+  await replicate(primary, target)
+  const seg = 'data/postgres/wal/7300000000000000001/00000001/000000010000000000000001'
+  await primary.sink.put(seg, Buffer.alloc(5000, 1))
+  const later = new Date(Date.now() + 90_000)
+  t.match(await replicationLag(primary, target, later), { ok: true, bytes: 5000, backups: 0, wal: { objects: 1, bytes: 5000 } })
+  t.ok(((await replicationLag(primary, target, later)) as { seconds: number }).seconds >= 89, 'seconds since the oldest missing WAL object was written')
+  const res = await replicate(primary, target)
+  t.match(res, { objectsCopied: 0, wal: { objectsCopied: 1, bytesCopied: 5000 } })
+  t.same(await readAll(await target.sink.get(seg)), Buffer.alloc(5000, 1))
+  t.match(await replicationLag(primary, target), { ok: true, seconds: 0, bytes: 0, wal: { objects: 0 } })
+})
+
+t.test('the WAL copy does not refill what the secondary pruned: segments older than every base backup it holds stay behind', async (t) => {
+  const dir = await tempDir()
+  t.teardown(() => removeTempDir(dir))
+  const primary = await initRepository(createFsSink(`${dir}/p`), { pipeline: { pool } })
+  t.teardown(() => primary.close())
+  const target = { name: 'dr', sink: createFsSink(`${dir}/s`) }
+  const { replicateWal, replicationLag } = await import('../../src/engine/replicate.ts')
+  const { walDataKey, walRefKey } = await import('../../src/engine/postgres/wal-format.ts')
+  const sys = '7300000000000000001'
+  const names = [1, 2, 3, 4].map((n) => `00000001000000000000000${n}`)
+  for (const n of names) {
+    await primary.sink.put(walDataKey(sys, n), Buffer.alloc(100, 1))
+    await primary.sink.put(walRefKey(sys, n), Buffer.from('{}'))
+  }
+  t.match(await replicateWal(primary, target), { objectsCopied: 8 }, 'no base backup at the secondary: every segment is wanted')
+  // The secondary's prune kept one base backup starting in segment 3 and removed segments 1 and 2.
+  for (const n of names.slice(0, 2)) await target.sink.delete([walDataKey(sys, n), walRefKey(sys, n)])
+  const id = '20261128T000000Z-pg-0001'
+  await target.sink.put(`manifests/postgres/${id}.json`, Buffer.from(JSON.stringify({
+    format: 'tidemark-repository', version: 1, id, source: 'postgres', method: 'postgres-base', startedAt: '2026-11-28T00:00:00Z', endedAt: '2026-11-28T00:00:01Z', objects: [],
+    postgres: { systemId: sys, serverMajor: 15, walSegSize: 16 * 1024 * 1024, timeline: 1, startLsn: '0/3000028', stopLsn: '0/3000100', startWalFile: names[2], startTime: '', endTime: '', label: '', tarKey: '', tarBytes: 0, walFiles: [] },
+  })))
+  t.match(await replicateWal(primary, target), { objectsCopied: 0 }, 'the pruned segments are not copied again')
+  t.notOk((await keysOf(target.sink)).has(walDataKey(sys, names[0]!)))
+  t.match(await replicationLag(primary, target), { ok: true, wal: { objects: 0, bytes: 0 } }, 'and are not counted as lag')
+})

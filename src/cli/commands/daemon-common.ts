@@ -30,11 +30,11 @@ async function clickhouse(config: Config, repo: Repository): Promise<ClickHouseS
 
 async function postgres(ctx: CommandContext, config: Config, repo: Repository, log: Logger, o: WiringOptions): Promise<PostgresSource | undefined> {
   if (!config.postgres.enabled) return undefined
-  if (config.postgres.method !== 'physical') {
-    log.warn('postgres.method logical is not supported by the daemon yet: PostgreSQL is left out of schedules and restores')
-    return undefined
-  }
   const common = await import('./postgres-common.ts')
+  if (config.postgres.method === 'logical') {
+    const { logicalPostgresSource } = await import('../../engine/daemon/adapters-postgres-logical.ts')
+    return logicalPostgresSource({ repo, ...common.logicalSettings(config) })
+  }
   const s = common.physicalSettings(config, ctx.cwd)
   const { walFetchRestoreCommand } = await import('../../engine/postgres/restore.ts')
   const { postgresSource } = await import('../../engine/daemon/adapters-postgres.ts')
@@ -55,21 +55,33 @@ async function repositoryTasks(config: Config, repo: Repository, o: WiringOption
     return { deleted: r.deleted, manifests: r.plan.manifests.length }
   }
   if (config.secondaries.length === 0) return { prune: pruneFn }
-  const { replicate, replicationLag } = await import('../../engine/replicate.ts')
+  const { replicate, replicateWal, replicationLag } = await import('../../engine/replicate.ts')
   const { openTarget, primaryPlace, replicaPlaces } = await import('../targets.ts')
   const primary = primaryPlace(config, o.repoUrl)
   const places = replicaPlaces(config, undefined, process.cwd())
-  const replicateFn = async (signal: AbortSignal) => {
-    const out = []
+  // Every secondary is tried even when one fails (one region down must not stop the others);
+  // the first failure is reported after all have been tried.
+  const eachSecondary = async <T>(fn: (target: ReturnType<typeof openTarget>, place: (typeof places)[number]) => Promise<T>): Promise<T[]> => {
+    const out: T[] = []
+    const errors: unknown[] = []
     for (const place of places) {
       const target = openTarget(primary, place)
       try {
-        out.push(await replicate(repo, target, { parallelism: place.parallelism, leaseTtlMs: config.repository.lease.ttlSeconds * 1000, signal }))
+        out.push(await fn(target, place))
+      } catch (err) {
+        errors.push(err)
       } finally {
         await target.close()
       }
     }
-    return { targets: out }
+    if (errors.length > 0) throw errors[0]
+    return out
+  }
+  const replicateFn = async (signal: AbortSignal) => ({
+    targets: await eachSecondary((target, place) => replicate(repo, target, { parallelism: place.parallelism, leaseTtlMs: config.repository.lease.ttlSeconds * 1000, signal })),
+  })
+  const replicateWalFn = async (signal: AbortSignal) => {
+    await eachSecondary((target, place) => replicateWal(repo, target, { parallelism: place.parallelism, signal }))
   }
   let cached: { at: number; value: Promise<MetricsSnapshot['replication']> } | undefined
   const lag = () => {
@@ -90,7 +102,7 @@ async function repositoryTasks(config: Config, repo: Repository, o: WiringOption
     cached = { at: Date.now(), value }
     return value
   }
-  return { prune: pruneFn, replicate: replicateFn, replicationLag: lag }
+  return { prune: pruneFn, replicate: replicateFn, replicateWal: replicateWalFn, replicationLag: lag }
 }
 
 /** The daemon core over `repo`, wired from the configuration. */

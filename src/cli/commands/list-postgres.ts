@@ -1,9 +1,11 @@
 /**
  * The PostgreSQL part of `tidemark list`: per cluster, the base backups with what
  * each can restore to, the recovery window per timeline, and the WAL archive's state
- * (segments, gaps, the open segment's last upload, the last proven time).
+ * (segments, gaps, the open segment's last upload, the last proven time); and the
+ * logical dumps with their restore points.
  */
 import type { SystemCatalog } from '../../engine/postgres/catalog.ts'
+import type { PostgresDumpManifest } from '../../engine/postgres/dump-manifest.ts'
 import { formatMicros } from '../../engine/postgres/instant.ts'
 import { formatLsn, walFileName } from '../../engine/postgres/wal.ts'
 import type { Lister } from './list.ts'
@@ -84,9 +86,21 @@ export function systemText(d: ReturnType<typeof systemData>): string {
   return lines.join('\n')
 }
 
-/** Lists the PostgreSQL base backups and the WAL archive of every cluster in the repository. */
+/** The data of one logical dump. */
+export function dumpData(m: PostgresDumpManifest): Record<string, unknown> {
+  return { id: m.id, method: m.method, database: m.postgres.database, at: m.postgres.at, notBefore: m.postgres.notBefore, serverMajor: m.postgres.serverMajor, dumpBytes: m.postgres.dumpBytes, storedBytes: m.objects.reduce((a, o) => a + o.size, 0) }
+}
+
+function dumpsText(dumps: Record<string, unknown>[]): string {
+  return ['logical dumps (each restores to its time only):', ...dumps.map((d) => `  ${d.id}  database ${d.database}  at ${d.at}  ${d.dumpBytes} bytes`)].join('\n')
+}
+
+/** Lists the PostgreSQL base backups and the WAL archive of every cluster in the repository, and the logical dumps. */
 export const listPostgres: Lister = async (_ctx, repo) => {
   const { readCatalog } = await import('../../engine/postgres/catalog.ts')
+  const { listDumps } = await import('../../engine/postgres/dump-catalog.ts')
   const clusters = (await readCatalog(repo)).map(systemData)
-  return { data: { clusters }, text: clusters.length ? clusters.map(systemText).join('\n') : 'no PostgreSQL backups or WAL' }
+  const dumps = (await listDumps(repo)).map(dumpData)
+  const parts = [...clusters.map(systemText), ...(dumps.length ? [dumpsText(dumps)] : [])]
+  return { data: { clusters, dumps }, text: parts.length ? parts.join('\n') : 'no PostgreSQL backups or WAL' }
 }

@@ -25,11 +25,11 @@ export interface PhysicalSettings {
   walTimeoutMs: number
 }
 
-/** The physical settings; TM_ERR_CONFIG_INVALID when no server is configured, TM_ERR_NOT_IMPLEMENTED for the logical method. */
+/** The physical settings; TM_ERR_CONFIG_INVALID when no server is configured or postgres.method is logical. */
 export function physicalSettings(config: Config, cwd: string): PhysicalSettings {
   const p = config.postgres
   if (p.url === undefined) throw new TidemarkError('TM_ERR_CONFIG_INVALID', 'no PostgreSQL server is configured: set postgres.url (POSTGRES_DATABASE_URI), and postgres.replicationUrl for a separate replication role')
-  if (p.method !== 'physical') throw new TidemarkError('TM_ERR_NOT_IMPLEMENTED', `postgres.method is ${p.method}; this command needs the physical method`)
+  if (p.method !== 'physical') throw new TidemarkError('TM_ERR_CONFIG_INVALID', `postgres.method is ${p.method}: this command belongs to the physical method (the logical method has no WAL archive); set postgres.method: physical to use it`)
   return {
     url: p.url,
     replicationUrl: p.replicationUrl ?? p.url,
@@ -39,6 +39,20 @@ export function physicalSettings(config: Config, cwd: string): PhysicalSettings 
     intervalMs: p.walPartialIntervalSeconds * 1000,
     walTimeoutMs: p.baseBackupWalTimeoutSeconds * 1000,
   }
+}
+
+/** The logical method's settings. */
+export interface LogicalSettings {
+  /** The server and database to dump (the database of postgres.url). */
+  url: string
+  binDir: string | undefined
+}
+
+/** The logical settings; TM_ERR_CONFIG_INVALID when no server is configured. */
+export function logicalSettings(config: Config): LogicalSettings {
+  const p = config.postgres
+  if (p.url === undefined) throw new TidemarkError('TM_ERR_CONFIG_INVALID', 'no PostgreSQL server is configured: set postgres.url (POSTGRES_DATABASE_URI)')
+  return { url: p.url, binDir: p.binDir }
 }
 
 /** Runs the preflight for `tools` (psql is always checked); throws its first problem as a TidemarkError. */

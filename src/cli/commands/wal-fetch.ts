@@ -60,12 +60,14 @@ export const walFetchCommand: Command = {
     try {
       const config = await ctx.config()
       const { openSink } = await import('../../sinks/url.ts')
-      const { repoUrl, repositoryOptions, sinkSettings } = await import('../repo.ts')
+      const { repoUrl, settingsFor } = await import('../repo.ts')
       const { openRepository } = await import('../../engine/repository/index.ts')
       const { WalStore } = await import('../../engine/postgres/wal-store.ts')
       const { soleSystemId } = await import('../../engine/postgres/catalog.ts')
-      const sink = openSink(await repoUrl(ctx), sinkSettings(config.repository.s3))
-      const opts = repositoryOptions(config)
+      const url = await repoUrl(ctx)
+      const reach = settingsFor(config, url)
+      const sink = openSink(url, reach.sink)
+      const opts = reach.options
       // One file at a time: a single worker thread starts fastest.
       const repo = await openRepository(sink, { ...opts, pipeline: { ...opts.pipeline, threads: 1, maxInFlight: 4 } }).catch(async (err: unknown) => {
         await sink.close()

@@ -89,10 +89,10 @@ function jobFamilies(s: MetricsSnapshot): string[] {
 function serviceFamilies(s: MetricsSnapshot): string[] {
   const svc = (f: (st: ServiceStatus) => number | undefined): Sample[] => defined(s.services.map((x) => (f(x.status) === undefined ? undefined : [{ service: x.name }, f(x.status) as number] as Sample)))
   return [
-    ...family('tidemark_service_up', 'gauge', 'Whether the long-running service (the WAL archive) runs (1) or is starting or retrying (0).', svc((st) => (st.state === 'running' ? 1 : 0))),
+    ...family('tidemark_service_up', 'gauge', 'Whether the long-running service (the WAL archive, the WAL copy to the secondaries) runs (1) or is starting or retrying (0).', svc((st) => (st.state === 'running' ? 1 : 0))),
     ...family('tidemark_service_restarts_total', 'counter', 'Failed starts of the service that were retried.', svc((st) => st.restarts)),
     ...family('tidemark_service_failures_total', 'counter', 'Failures the service reported (uploads, heartbeats, starts).', svc((st) => st.failures)),
-    ...family('tidemark_wal_archive_lag_seconds', 'gauge', 'Seconds since the WAL archive last proved progress (heartbeat or upload of the open segment).', svc((st) => st.lagSeconds)),
+    ...family('tidemark_wal_archive_lag_seconds', 'gauge', 'Seconds since the service last proved progress (the WAL archive: heartbeat or upload of the open segment; the WAL copy: a pass that reached every secondary).', svc((st) => st.lagSeconds)),
   ]
 }
 

@@ -20,6 +20,7 @@ import { renderMetrics, type MetricsSnapshot } from './metrics.ts'
 import { executeRestore, checkTargets, publicTargets } from './restore-exec.ts'
 import { Scheduler, scheduleEntries } from './scheduler.ts'
 import { Status, type StoreRecord } from './status.ts'
+import { walReplicationService } from './wal-replication.ts'
 
 /** Everything the daemon is built from. */
 export interface DaemonDeps {
@@ -35,6 +36,10 @@ export interface DaemonDeps {
   /** Copies new backups to the secondaries. */
   replicate?: (signal: AbortSignal) => Promise<unknown>
   replicationLag?: () => Promise<MetricsSnapshot['replication']>
+  /** One pass copying the WAL archive to every secondary; run continuously as a service. */
+  replicateWal?: (signal: AbortSignal) => Promise<unknown>
+  /** Time between WAL copy passes (default 30 s). */
+  walReplicationIntervalMs?: number
   /** How long the PostgreSQL smoke check waits (default 10 min). */
   smokeTimeoutMs?: number
 }
@@ -48,7 +53,10 @@ export class Daemon implements DaemonFacade {
   readonly #records = new Map<string, StoreRecord>()
   readonly #callbacks = new Map<string, string>()
   readonly #status: Status
+  readonly #services: Service[]
   #stopping = false
+  /** A backup committed while a replication job ran: replicate again when it ends. */
+  #replicateAgain = false
 
   constructor(d: DaemonDeps) {
     this.#d = d
@@ -61,6 +69,10 @@ export class Daemon implements DaemonFacade {
       prune: d.prune && (() => this.#scheduledTask('prune', 'repository', d.prune!)),
       replicate: d.replicate && (() => this.#scheduledTask('replicate', 'replicas', d.replicate!)),
     }))
+    this.#services = [
+      ...(d.postgres?.walService ? [d.postgres.walService] : []),
+      ...(d.replicateWal ? [walReplicationService({ clock: d.clock, log: d.log, pass: d.replicateWal, intervalMs: d.walReplicationIntervalMs ?? 30_000 })] : []),
+    ]
     this.#status = new Status({ repo: d.repo, clock: d.clock, jobs: this.jobs, clickhouse: d.clickhouse, postgres: d.postgres, services: this.services, records: this.#records, replicationLag: d.replicationLag })
   }
 
@@ -69,9 +81,9 @@ export class Daemon implements DaemonFacade {
     return this.#configuredSources()
   }
 
-  /** The long-running services (the WAL archive). */
+  /** The long-running services (the WAL archive, the WAL copy to the secondaries). */
   get services(): Service[] {
-    return this.#d.postgres?.walService ? [this.#d.postgres.walService] : []
+    return this.#services
   }
 
   /** Starts the services and the schedules. Unreachable stores do not stop it: services retry, schedules fire again. */
@@ -226,6 +238,16 @@ export class Daemon implements DaemonFacade {
     if (v.state === 'skipped') this.#d.log.warn({ jobId: v.id, store }, v.error?.message ?? 'skipped')
   }
 
+  /** Copies a committed backup to the secondaries at once; when a copy is running, once more after it. */
+  #replicateAfterBackup(): void {
+    const fn = this.#d.replicate
+    if (!fn || this.#stopping) return
+    this.#replicateAgain = this.jobs.active().some((j) => j.kind === 'replicate')
+    if (this.#replicateAgain) return
+    // Started after the backup job's own bookkeeping: onFinish runs inside the registry.
+    queueMicrotask(() => this.#scheduledTask('replicate', 'replicas', fn))
+  }
+
   #finished(v: JobView): void {
     const log = jobLogger(this.#d.log, { jobId: v.id, store: v.store })
     if (v.state === 'failed') log.error({ kind: v.kind, error: v.error }, `${v.kind} job failed`)
@@ -236,7 +258,9 @@ export class Daemon implements DaemonFacade {
       if (v.state === 'failed') rec.failures++
       this.#records.set(v.store, rec)
       this.#status.invalidate()
+      if (v.state === 'succeeded') this.#replicateAfterBackup()
     }
+    if (v.kind === 'replicate' && this.#replicateAgain) this.#replicateAfterBackup()
     const url = this.#callbacks.get(v.id)
     if (url !== undefined) {
       this.#callbacks.delete(v.id)

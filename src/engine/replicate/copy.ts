@@ -70,7 +70,7 @@ export async function copyStreamed(from: Sink, to: Sink, want: Expect, opts: { s
     const src = await from.get(want.key, { signal: opts.signal })
     const check = new Check(want)
     const body: Readable = pipeline(src, check, () => undefined)
-    const put = await to.put(want.key, body, { contentLength: want.size, signal: opts.signal })
+    const put = await to.put(want.key, body, { contentLength: want.size, sha256: want.sha256, signal: opts.signal })
     return put.size
   }
   try {
