@@ -43,6 +43,7 @@ recovery_target_time = '2026-11-28 09:40:00.000000+00:00'
 recovery_target_inclusive = 'on'
 recovery_target_action = 'promote'
 recovery_target_timeline = 'latest'
+recovery_end_command = 'rm -rf pg_wal/tidemark-prefetch'
 `)
   const latest = recoverySettings({ restoreCommand: cmd, target: 'latest' })
   t.notMatch(latest, /recovery_target_time =|recovery_target_action/, 'latest sets no target')

@@ -101,3 +101,27 @@ t.test('a corrupt object fails the fetch and leaves neither the file nor a temp 
   await t.rejects(readFile(out), { code: 'ENOENT' })
   await t.rejects(readFile(fetchTempPath(out)), { code: 'ENOENT' })
 })
+
+t.test('read-ahead: a fetch also fetches the following complete segments; the next call only renames', async (t) => {
+  const { dir, repo, store } = await setup(t)
+  const names = ['000000010000000000000003', '000000010000000000000004', '000000010000000000000005', '000000010000000000000006']
+  for (const [i, n] of names.entries()) {
+    await writeFile(join(dir, n), segment(10 + i))
+    await store.storeFile(n, join(dir, n))
+  }
+  // The newest segment exists only as a partial upload: it must never be read ahead.
+  await store.storePartial({ timeline: 1, segment: '000000010000000000000007', data: segment(20), coversLsn: 7n * BigInt(MiB) + 5n })
+  const spool = join(dir, 'spool')
+  const out = join(dir, 'RECOVERYXLOG')
+  const prefetch = { dir: spool, count: 8 }
+  t.equal((await fetchWal(store, names[0]!, out, { prefetch }))?.source, 'segment')
+  t.same(await readFile(out), segment(10))
+  t.same((await readdir(spool)).sort(), names.slice(1), 'the complete segments after it, not the partial')
+  // The repository's objects are gone: the next fetches are served from the spool alone.
+  await repo.sink.delete(names.slice(1).map((n) => walDataKey('7312', n)))
+  t.equal((await fetchWal(store, names[1]!, out, { prefetch }))?.source, 'prefetched')
+  t.same(await readFile(out), segment(11))
+  t.notOk((await readdir(spool)).includes(names[1]!), 'taken, not copied')
+  t.equal((await fetchWal(store, '000000010000000000000007', out, { prefetch }))?.source, 'partial')
+  t.same(await readFile(out), segment(20))
+})

@@ -16,8 +16,8 @@
  * or the environment of the server, never from the command line.
  */
 import { unlinkSync } from 'node:fs'
-import { resolve } from 'node:path'
-import { asTidemarkError } from '../../errors.ts'
+import { dirname, join, resolve } from 'node:path'
+import { TidemarkError, asTidemarkError } from '../../errors.ts'
 import type { Command, CommandContext } from '../command.ts'
 import { REPO_OPTION } from '../options.ts'
 import { printError, printResult } from '../output.ts'
@@ -51,13 +51,23 @@ export const walFetchCommand: Command = {
   options: {
     ...REPO_OPTION,
     'system-id': { type: 'string', arg: '<id>', description: 'the PostgreSQL cluster (system identifier); needed when the repository holds several' },
+    prefetch: { type: 'string', arg: '<n>', description: 'complete segments to read ahead into pg_wal/tidemark-prefetch (default 8; 0: none)' },
   },
   async run(ctx) {
     const [name, path] = ctx.positionals as [string, string]
     const dest = resolve(ctx.cwd, path)
-    const { fetchTempPath, fetchWal } = await import('../../engine/postgres/wal-fetch.ts')
+    const { fetchTempPath, fetchWal, takePrefetched } = await import('../../engine/postgres/wal-fetch.ts')
     guardSignals(ctx, fetchTempPath(dest))
+    const count = Number(ctx.string('prefetch') ?? '8')
+    if (!Number.isInteger(count) || count < 0 || count > 64) {
+      printError(ctx.stderr, new TidemarkError('TM_ERR_USAGE', '--prefetch must be an integer from 0 to 64'), ctx.json, false)
+      process.exit(WAL_FETCH_EXIT.failed)
+    }
+    // The spool sits in pg_wal (the destination's directory): same filesystem, so taking a file is a rename.
+    const prefetch = count > 0 ? { dir: join(dirname(dest), 'tidemark-prefetch'), count } : undefined
     try {
+      // A segment read ahead by an earlier call: no configuration, no repository, no key derivation.
+      if (prefetch && (await takePrefetched(prefetch.dir, name, dest))) return
       const config = await ctx.config()
       const { openSink } = await import('../../sinks/url.ts')
       const { repoUrl, settingsFor } = await import('../repo.ts')
@@ -75,9 +85,9 @@ export const walFetchCommand: Command = {
       })
       try {
         const systemId = ctx.string('system-id') ?? (await soleSystemId(repo))
-        const found = await fetchWal(new WalStore(repo, systemId), name, dest)
+        const found = await fetchWal(new WalStore(repo, systemId), name, dest, { prefetch })
         if (!found) process.exit(WAL_FETCH_EXIT.missing)
-        if (ctx.json) printResult(ctx.stdout, { data: { name, path: dest, source: found.source, bytes: found.ref.rawSize }, text: '' }, true)
+        if (ctx.json) printResult(ctx.stdout, { data: { name, path: dest, source: found.source, bytes: 'ref' in found ? found.ref.rawSize : undefined }, text: '' }, true)
       } finally {
         await repo.close()
       }

@@ -65,6 +65,9 @@ export function formatTargetTime(target: { time: Date; microsecond?: number }): 
   return `${iso.slice(0, 10)} ${iso.slice(11, 23)}${String(us).padStart(3, '0')}+00:00`
 }
 
+/** Where wal-fetch reads ahead, relative to the data directory (the cwd of restore_command). */
+export const PREFETCH_DIR = 'pg_wal/tidemark-prefetch'
+
 /** The settings text to append to postgresql.auto.conf. */
 export function recoverySettings(opts: RecoveryOptions): string {
   if (!/%f/.test(opts.restoreCommand) || !/%p/.test(opts.restoreCommand)) throw invalid(`restore_command must contain %f and %p: ${opts.restoreCommand}`)
@@ -73,6 +76,8 @@ export function recoverySettings(opts: RecoveryOptions): string {
     lines.push(`recovery_target_time = ${confString(formatTargetTime(opts.target))}`, "recovery_target_inclusive = 'on'", "recovery_target_action = 'promote'")
   }
   lines.push("recovery_target_timeline = 'latest'")
+  // wal-fetch reads segments ahead into pg_wal/tidemark-prefetch; once recovery ends they are not needed.
+  lines.push(`recovery_end_command = ${confString(`rm -rf ${PREFETCH_DIR}`)}`)
   return `\n${lines.join('\n')}\n`
 }
 
