@@ -2,7 +2,10 @@
  * ClickHouse logical backup benchmark against curl + zstd, measured in the same run
  * (see bench/RESULTS.md).
  *
- *   npm run bench:clickhouse -- [--days 30] [--rows-per-day 16000] [--runs 3] [--no-record]
+ *   npm run bench:clickhouse -- [--days 30] [--rows-per-day 16000] [--runs 3] [--parallelism N] [--threads N] [--no-record]
+ *
+ * `--parallelism` / `--threads` set clickhouse.parallelism / pipeline.threads of
+ * the tidemark runs (through their environment variables); unset, the defaults.
  *
  * Starts two real clickhouse-servers (source and restore target), generates a
  * LangSmith-like dataset on the source (bench/clickhouse-data.ts; the defaults give
@@ -37,6 +40,8 @@ const { values: args } = parseArgs({
     days: { type: 'string', default: '30' },
     'rows-per-day': { type: 'string', default: '16000' },
     runs: { type: 'string', default: '3' },
+    parallelism: { type: 'string' },
+    threads: { type: 'string' },
     'no-record': { type: 'boolean', default: false },
   },
 })
@@ -224,7 +229,7 @@ function report(r: Results, startupMs: number): string {
 ## ClickHouse logical backup vs curl + zstd — ${new Date().toISOString().slice(0, 16)}Z
 
 - Machine: nproc ${availableParallelism()}, ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}, ClickHouse 18.16 (Debian), both servers on the same machine; load average at the end ${loadavg().map((l) => l.toFixed(1)).join(' ')} (machine shared with other work).
-- Command: \`npm run bench:clickhouse${passArgs ? ` -- ${passArgs}` : ''}\` (bench/clickhouse.ts; defaults: pipeline threads = nproc, clickhouse.parallelism 4).
+- Command: \`npm run bench:clickhouse${passArgs ? ` -- ${passArgs}` : ''}\` (bench/clickhouse.ts; pipeline threads ${args.threads ?? 'nproc (default)'}, clickhouse.parallelism ${args.parallelism ?? '4 (default)'}).
 - Data (bench/clickhouse-data.ts): \`ls.runs\` ${args.days} daily partitions × ${args['rows-per-day']} rows, \`ls.feedback\`, materialized view \`ls.runs_stats\`: **${(r.rawBytes / MIB).toFixed(0)} MiB of Native**, stored ${(r.storedBytes / MIB).toFixed(0)} MiB by tidemark, ${(r.baseBytes / MIB).toFixed(0)} MiB by zstd -3.
 - ${r.full.length} alternating runs per side; tidemark is the CLI under \`/usr/bin/time -v\` (process start included: \`tidemark version\` takes ${secs(startupMs)} s here).
 
@@ -255,6 +260,8 @@ async function main(): Promise<void> {
     const env = {
       PATH: process.env.PATH, HOME: process.env.HOME, NODE_COMPILE_CACHE: join(dir, 'compile-cache'),
       CLICKHOUSE_HOST: '127.0.0.1', CLICKHOUSE_PORT: String(source.httpPort), CLICKHOUSE_USER: source.user, CLICKHOUSE_PASSWORD: source.password, TIDEMARK_LOG_LEVEL: 'warn',
+      ...(args.parallelism ? { TIDEMARK_CLICKHOUSE_PARALLELISM: args.parallelism } : {}),
+      ...(args.threads ? { TIDEMARK_PIPELINE_THREADS: args.threads } : {}),
     }
     const b: Bench = { dir, source, target, env, tables }
     SERVER_PIDS = await serverPids([source.dataDir, target.dataDir])

@@ -47,7 +47,7 @@ function parseAt(text: string): Date {
 export const restoreClickHouseCommand: Command = {
   name: ['restore', 'clickhouse'],
   summary: 'restore a ClickHouse backup (by id, or the latest one ending at or before a time) and check every table',
-  usage: '(--backup <id> | --at <time|latest>) [--target-url <url>] [--tables <db.t,…>] [--rename-db <old=new>] [--allow-non-empty] [--repo <url>] [--json]',
+  usage: '(--backup <id> | --at <time|latest>) [--target-url <url>] [--tables <db.t,…>] [--rename-db <old=new>] [--allow-non-empty] [--target-data-path <dir>] [--repo <url>] [--json]',
   options: {
     backup: { type: 'string', arg: '<id>', description: 'the backup to restore (see `tidemark list --source clickhouse`)' },
     at: { type: 'string', arg: '<time|latest>', description: 'restore the latest backup whose restore point (end time) is at or before this ISO 8601 time' },
@@ -55,6 +55,7 @@ export const restoreClickHouseCommand: Command = {
     tables: { type: 'string', multiple: true, arg: '<db.t,…>', description: 'only these tables (names or patterns as in the backup; a bare name means a whole database)' },
     'rename-db': { type: 'string', multiple: true, arg: '<old=new>', description: 'restore database old as new (repeatable)' },
     'allow-non-empty': { type: 'boolean', description: 'load into tables that already hold rows (adds to them)' },
+    'target-data-path': { type: 'string', arg: '<dir>', description: 'parts backups: the target server\'s data path (its <path>) as mounted here; parts are written into its detached/ directories' },
     ...REPO_OPTION,
   },
   async run(ctx) {
@@ -76,6 +77,13 @@ export const restoreClickHouseCommand: Command = {
     const { restoreClickHouse } = await import('../../engine/clickhouse/restore.ts')
     const report = await withRepository(perObjectPipeline(config), await repoUrl(ctx), 'open', async (repo) => {
       const chosen = id ?? backupAt(await listClickHouseBackups(repo), when as Date).id
+      const { readPartsManifest, restoreClickHouseParts } = await import('../../engine/clickhouse/parts-restore.ts')
+      const parts = await readPartsManifest(repo, chosen)
+      if (parts) {
+        return await withClickHouse(settings, (driver) =>
+          restoreClickHouseParts({ driver, repo, manifest: parts, targetDataPath: ctx.string('target-data-path'), selection: { tables: listOption(ctx, 'tables'), renames }, allowNonEmpty: ctx.flag('allow-non-empty'), parallelism: config.clickhouse.parallelism }),
+        )
+      }
       const manifest = await readClickHouseManifest(repo, chosen)
       return await withClickHouse(settings, (driver) =>
         restoreClickHouse({

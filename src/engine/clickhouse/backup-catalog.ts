@@ -7,6 +7,7 @@ import { TidemarkError } from '../../errors.ts'
 import { readManifests } from '../manifests.ts'
 import { isBackupId, type Repository } from '../repository/index.ts'
 import { isClickHouseManifest, type ChBackupStats, type ClickHouseManifest } from './manifest.ts'
+import { isClickHousePartsManifest } from './parts-manifest.ts'
 
 /** One backup as `tidemark list` shows it. */
 export interface ChBackupSummary {
@@ -39,11 +40,12 @@ export function summarize(m: ClickHouseManifest): ChBackupSummary {
   }
 }
 
-/** Every ClickHouse logical backup, oldest first. Read-only. */
+/** Every ClickHouse backup (logical and parts), oldest first. Read-only. */
 export async function listClickHouseBackups(repo: Repository): Promise<ChBackupSummary[]> {
   const ids = await repo.listManifestIds('clickhouse')
   const manifests = await readManifests(repo, ids.map((id) => ({ source: 'clickhouse' as const, id })))
-  return manifests.filter(isClickHouseManifest).map(summarize)
+  // A parts manifest has the logical one's summary fields; `method` tells them apart.
+  return manifests.filter((m) => isClickHouseManifest(m) || isClickHousePartsManifest(m)).map((m) => summarize(m as ClickHouseManifest))
 }
 
 /**

@@ -21,7 +21,9 @@ import { JournalWriter } from './journal.ts'
 import type { ClickHouseManifest } from './manifest.ts'
 import { readPartitions } from './partitions.ts'
 import { previousObjects, type PreviousObjects } from './previous.ts'
+import { withSignal } from './signal-driver.ts'
 import { tableIdentities } from './table-identity.ts'
+import type { Logger } from '../../log.ts'
 
 /** Progress of a backup or restore; bytes are raw (Native) bytes, `bytesTotal` an estimate. */
 export interface Progress {
@@ -46,6 +48,8 @@ export interface ClickHouseBackupOptions {
   onProgress?: (p: Progress) => void
   /** How often the journal is written while the backup runs. */
   journalIntervalMs?: number
+  /** Receives start, commit and failure lines (the daemon passes its job logger). */
+  logger?: Logger
 }
 
 /** Fingerprints every unit of the catalog's storage tables (read-only). */
@@ -103,8 +107,14 @@ async function runUnit(run: Run, planned: PlannedUnit): Promise<void> {
   run.journal.add(object)
 }
 
-function failure(err: unknown, id: string, journaled: number): TidemarkError {
-  const e = asTidemarkError(err)
+/** An abort surfaces as whatever the interrupted step threw; report it as the abort it is. */
+function cause(err: unknown, signal: AbortSignal): TidemarkError {
+  if (err instanceof TidemarkError || !signal.aborted) return asTidemarkError(err)
+  return signal.reason instanceof TidemarkError ? signal.reason : new TidemarkError('TM_ERR_ABORTED', 'the backup was cancelled', { cause: err })
+}
+
+function failure(err: unknown, signal: AbortSignal, id: string, journaled: number): TidemarkError {
+  const e = cause(err, signal)
   const kept = journaled > 0 ? `; the ${journaled} partitions uploaded before the failure are recorded and the next backup reuses them` : ''
   return new TidemarkError(e.code, `ClickHouse backup ${id} failed, nothing was committed${kept}: ${e.message}`, { cause: err, details: { ...e.details, backupId: id } })
 }
@@ -116,13 +126,17 @@ function failure(err: unknown, id: string, journaled: number): TidemarkError {
  * TM_ERR_ABORTED. Safe to run again after any failure.
  */
 export async function backupClickHouse(opts: ClickHouseBackupOptions): Promise<ClickHouseManifest> {
-  const { driver, repo } = opts
+  const { repo } = opts
   const lease = await repo.lock('clickhouse backup')
   const signal = opts.signal ? AbortSignal.any([opts.signal, lease.signal]) : lease.signal
+  // Every request of this backup (discovery and system tables included) is cancelled by the signal.
+  const driver = withSignal(opts.driver, signal)
   const startedAt = repo.clock.now()
   const id = newBackupId('clickhouse', startedAt)
+  const log = opts.logger?.child({ backupId: id })
   const journal = new JournalWriter(repo, id, opts.journalIntervalMs ?? 10_000)
   try {
+    log?.info({ full: opts.full ?? false, parallelism: opts.parallelism }, 'clickhouse backup started')
     const catalog = await discover(driver, opts.filter)
     const units = await gatherUnits(driver, catalog, signal)
     const previous = opts.full ? { objects: [], fromJournal: new Set<string>() } : await previousObjects(repo)
@@ -141,10 +155,13 @@ export async function backupClickHouse(opts: ClickHouseBackupOptions): Promise<C
     signal.throwIfAborted()
     await journal.settled()
     await repo.commitManifest(manifest)
+    log?.info({ stats: manifest.stats }, 'clickhouse backup committed')
     return manifest
   } catch (err) {
     await journal.flush()
-    throw failure(err, id, journal.size)
+    const e = failure(err, signal, id, journal.size)
+    log?.warn({ code: e.code, err: e.message }, 'clickhouse backup failed')
+    throw e
   } finally {
     await lease.release()
   }

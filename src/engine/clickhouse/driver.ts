@@ -47,8 +47,8 @@ export interface ClickHouseDriver {
   insertStream(sql: string, body: Readable, opts?: CallOptions): Promise<void>
   /** Runs a statement that returns no rows (DDL, ALTER, OPTIMIZE, SYSTEM …). */
   command(sql: string, opts?: CallOptions): Promise<void>
-  /** `SELECT version()`, cached after the first call. */
-  serverVersion(): Promise<string>
+  /** `SELECT version()`, cached after the first successful call; `opts.signal` aborts a lookup that is not cached yet. */
+  serverVersion(opts?: CallOptions): Promise<string>
   /** Closes idle sockets; in-flight calls are not awaited. */
   close(): Promise<void>
 }

@@ -3,7 +3,8 @@
  * servers from 18.x on: it never uses server-side query parameters (bound
  * client-side instead, see names.ts), never asks for response compression
  * (the pipeline compresses anyway), and checks every streamed body for an
- * exception written after the status line (see stream-guard.ts).
+ * exception written after the status line (see stream-guard.ts). Native
+ * streams (exports) bypass the client: raw-http.ts reads them with less CPU.
  */
 import { createClient, ClickHouseLogLevel, type ClickHouseClient, type ClickHouseSettings as ClientSettings } from '@clickhouse/client'
 import type { Readable } from 'node:stream'
@@ -12,6 +13,7 @@ import { endpointOf, type ConnectionSettings } from './connection.ts'
 import type { CallOptions, ClickHouseDriver } from './driver.ts'
 import { toClickHouseError, type ErrorContext } from './driver-errors.ts'
 import { bindParams, type QueryParams } from './names.ts'
+import { rawQueryStream } from './raw-http.ts'
 import { exceptionGuard } from './stream-guard.ts'
 
 const EXCEPTION_TAG_HEADER = 'x-clickhouse-exception-tag'
@@ -33,11 +35,13 @@ export class HttpClickHouseDriver implements ClickHouseDriver {
   readonly #client: ClickHouseClient
   readonly #endpoint: string
   readonly #user: string
+  readonly #settings: ConnectionSettings
   #version: Promise<string> | undefined
 
   constructor(settings: ConnectionSettings) {
     this.#endpoint = endpointOf(settings.url)
     this.#user = settings.user
+    this.#settings = settings
     this.#client = createClient({
       url: settings.url,
       username: settings.user,
@@ -101,7 +105,7 @@ export class HttpClickHouseDriver implements ClickHouseDriver {
     this.#checkSignal(opts)
     let res
     try {
-      res = await this.#client.exec({ query, ...this.#base(opts) })
+      res = format === 'Native' ? await this.#bulk(query, opts) : await this.#client.exec({ query, ...this.#base(opts) })
     } catch (err) {
       throw toClickHouseError(err, ctx)
     }
@@ -116,6 +120,19 @@ export class HttpClickHouseDriver implements ClickHouseDriver {
     this.#cancelOnAbort(opts?.signal, out)
     src.pipe(out)
     return out
+  }
+
+  /** Native exports (the bulk of every backup) on a connection of their own: see raw-http.ts. */
+  async #bulk(query: string, opts: CallOptions | undefined): Promise<{ stream: Readable; response_headers: Record<string, string> }> {
+    const s = this.#settings
+    const { headers, body } = await rawQueryStream({
+      url: s.url, user: s.user, password: s.password, query, timeoutMs: s.requestTimeoutMs,
+      ...(s.database ? { database: s.database } : {}),
+      ...(s.tls?.caCert ? { caCert: s.tls.caCert } : {}),
+      ...(opts?.settings ? { settings: opts.settings } : {}),
+      ...(opts?.signal ? { signal: opts.signal } : {}),
+    })
+    return { stream: body, response_headers: headers }
   }
 
   async insertStream(sql: string, body: Readable, opts?: CallOptions): Promise<void> {
@@ -147,8 +164,8 @@ export class HttpClickHouseDriver implements ClickHouseDriver {
     }
   }
 
-  serverVersion(): Promise<string> {
-    this.#version ??= this.queryRows<{ v: string }>('SELECT version() AS v').then((rows) => String(rows[0]?.v ?? ''))
+  serverVersion(opts?: CallOptions): Promise<string> {
+    this.#version ??= this.queryRows<{ v: string }>('SELECT version() AS v', undefined, opts?.signal ? { signal: opts.signal } : undefined).then((rows) => String(rows[0]?.v ?? ''))
     // A failed lookup is not cached: the next call asks again.
     this.#version.catch(() => (this.#version = undefined))
     return this.#version

@@ -14,6 +14,8 @@
  * Into tables that existed before, a failed load is not redone: the error says
  * which partition may be partly loaded.
  */
+import type { Logger } from '../../log.ts'
+import { withSignal } from './signal-driver.ts'
 import { isTidemarkError, TidemarkError } from '../../errors.ts'
 import { forEachLimit } from '../parallel.ts'
 import type { Repository } from '../repository/index.ts'
@@ -41,6 +43,8 @@ export interface ClickHouseRestoreOptions {
   parallelism: number
   signal?: AbortSignal
   onProgress?: (p: Progress) => void
+  /** Receives start and end lines (the daemon passes its job logger). */
+  logger?: Logger
 }
 
 /** What a restore did and found. */
@@ -175,7 +179,22 @@ function refuse(found: ReturnType<typeof conflicts>): TidemarkError {
  * TM_ERR_RESTORE_TARGET_NOT_EMPTY (without allowNonEmpty). The report lists
  * every table's check; `ok` is false when a table does not match.
  */
-export async function restoreClickHouse(opts: ClickHouseRestoreOptions): Promise<RestoreReport> {
+export async function restoreClickHouse(options: ClickHouseRestoreOptions): Promise<RestoreReport> {
+  // Every request of the restore (probes and checks included) is cancelled by the signal.
+  const opts = options.signal ? { ...options, driver: withSignal(options.driver, options.signal) } : options
+  const log = opts.logger?.child({ backupId: opts.manifest.id })
+  log?.info({ tables: opts.selection ? 'selected' : 'all', parallelism: opts.parallelism }, 'clickhouse restore started')
+  try {
+    const report = await restoreAll(opts)
+    log?.info({ ok: report.ok, objectsLoaded: report.objectsLoaded, rowsLoaded: report.rowsLoaded, durationMs: report.durationMs }, 'clickhouse restore finished')
+    return report
+  } catch (err) {
+    log?.warn({ code: (err as { code?: string }).code, err: (err as Error).message }, 'clickhouse restore failed')
+    throw err
+  }
+}
+
+async function restoreAll(opts: ClickHouseRestoreOptions): Promise<RestoreReport> {
   const started = Date.now()
   const plan = planRestore(opts.manifest, opts.selection)
   const caps = await probeCapabilities(opts.driver)

@@ -39,9 +39,9 @@ async function withDriver<T>(s: ConnectionSettings, fn: (d: ClickHouseDriver) =>
 /** The ClickHouse source over the logical engine. */
 export function clickhouseSource(o: ClickHouseAdapterOptions): ClickHouseSource {
   return {
-    backup: ({ full, signal, onProgress }) =>
+    backup: ({ full, signal, log, onProgress }) =>
       withDriver(o.settings, async (driver) => {
-        const m = await backupClickHouse({ driver, repo: o.repo, url: o.settings.url, filter: o.filter, parallelism: o.parallelism, full, signal, onProgress })
+        const m = await backupClickHouse({ driver, repo: o.repo, url: o.settings.url, filter: o.filter, parallelism: o.parallelism, full, signal, onProgress, logger: log })
         return { id: m.id, startedAt: m.startedAt, endedAt: m.endedAt, bytes: m.stats.exportedStoredBytes, durationMs: m.stats.durationMs, details: { full: m.full, stats: m.stats } }
       }),
     catalog: async () => ({ backups: (await listClickHouseBackups(o.repo)).map((b) => ({ id: b.id, startedAt: b.startedAt, endedAt: b.endedAt })) }),
@@ -55,9 +55,9 @@ export function clickhouseSource(o: ClickHouseAdapterOptions): ClickHouseSource 
         throw new TidemarkError('TM_ERR_RESTORE_TARGET_NOT_EMPTY', `the ClickHouse target is not empty: ${list}${found.length > 10 ? `; and ${found.length - 10} more` : ''}; restore into an empty server; nothing was changed`, { details: { store: 'clickhouse', conflicts: found } })
       })
     },
-    restore: async ({ backupId, targetUrl, signal, onProgress }) => {
+    restore: async ({ backupId, targetUrl, signal, log, onProgress }) => {
       const manifest = await readClickHouseManifest(o.repo, backupId)
-      const r = await withDriver(o.targetSettings(targetUrl), (driver) => restoreClickHouse({ driver, repo: o.repo, manifest, parallelism: o.parallelism, signal, onProgress }))
+      const r = await withDriver(o.targetSettings(targetUrl), (driver) => restoreClickHouse({ driver, repo: o.repo, manifest, parallelism: o.parallelism, signal, onProgress, logger: log }))
       const mismatched = r.tables.filter((t) => t.status === 'mismatch')
       return {
         ok: r.ok,

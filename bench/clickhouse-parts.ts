@@ -1,0 +1,217 @@
+/**
+ * ClickHouse parts method benchmark (see bench/RESULTS.md), on the dataset of
+ * the logical benchmark (bench/clickhouse-data.ts).
+ *
+ *   npx node bench/clickhouse-parts.ts [--days 10] [--rows-per-day 16000] [--runs 3] [--no-record]
+ *
+ * Two real clickhouse-servers (source, restore target) whose data paths this
+ * process reads and writes, as a sidecar with the data volume mounted would.
+ * Alternating sides each round:
+ *   (a) restore into the empty target: `tidemark restore clickhouse` of a parts
+ *       backup (--target-data-path) against the same of a logical backup;
+ *   (b) full parts backup (`TIDEMARK_CLICKHOUSE_METHOD=parts tidemark backup
+ *       clickhouse --full`) against FREEZE + `tar -c <shadow dir> | zstd -3 > file`;
+ *   (c) incremental parts backup after adding 1% new rows, against (b).
+ * Every tidemark side is the real CLI under `/usr/bin/time -v`; CPU of the
+ * measured process and of both servers is recorded besides wall time.
+ */
+import { spawn } from 'node:child_process'
+import { appendFile, mkdtemp, readFile, rm } from 'node:fs/promises'
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { parseArgs } from 'node:util'
+import { startClickHouse, type ClickHouseServer } from '../test/harness/clickhouse.ts'
+import { insertFeedback, insertRuns, SCHEMA } from './clickhouse-data.ts'
+
+const BIN = new URL('../bin/tidemark', import.meta.url).pathname
+const { values: args } = parseArgs({
+  options: {
+    days: { type: 'string', default: '10' },
+    'rows-per-day': { type: 'string', default: '16000' },
+    runs: { type: 'string', default: '3' },
+    'no-record': { type: 'boolean', default: false },
+  },
+})
+
+interface Measured {
+  wallMs: number
+  cpuMs: number
+  serverCpuMs: number
+  stdout: string
+}
+
+let SERVER_PIDS: number[] = []
+
+async function serverCpu(): Promise<number> {
+  let ticks = 0
+  for (const pid of SERVER_PIDS) {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '')
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    ticks += Number(f[11] ?? 0) + Number(f[12] ?? 0)
+  }
+  return ticks * 10
+}
+
+async function serverPids(dirs: string[]): Promise<number[]> {
+  const { readdir } = await import('node:fs/promises')
+  const pids: number[] = []
+  for (const e of await readdir('/proc')) {
+    if (!/^\d+$/.test(e)) continue
+    const cmd = await readFile(`/proc/${e}/cmdline`, 'utf8').catch(() => '')
+    if (dirs.some((d) => cmd.includes(join(d, 'config.xml')))) pids.push(Number(e))
+  }
+  return pids
+}
+
+/** Runs `argv` under `/usr/bin/time -v`. */
+async function measure(argv: string[], env: NodeJS.ProcessEnv, scratch: string): Promise<Measured> {
+  const timeFile = join(scratch, 'time.txt')
+  const s0 = await serverCpu()
+  const start = performance.now()
+  const proc = spawn('/usr/bin/time', ['-v', '-o', timeFile, ...argv], { stdio: ['ignore', 'pipe', 'inherit'], env })
+  let stdout = ''
+  proc.stdout.on('data', (b: Buffer) => (stdout += b.toString()))
+  const code = await new Promise<number | null>((resolve) => proc.on('exit', resolve))
+  const wallMs = performance.now() - start
+  const serverCpuMs = (await serverCpu()) - s0
+  if (code !== 0) throw new Error(`${argv.join(' ')} exited with ${code}: ${stdout.slice(0, 2000)}`)
+  const report = await readFile(timeFile, 'utf8')
+  const field = (name: string) => Number(new RegExp(`${name}: ([\\d.]+)`).exec(report)?.[1])
+  return { wallMs, serverCpuMs, cpuMs: (field('User time \\(seconds\\)') + field('System time \\(seconds\\)')) * 1000, stdout }
+}
+
+const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number
+const secs = (ms: number) => (ms / 1000).toFixed(2)
+
+interface Bench {
+  dir: string
+  source: ClickHouseServer
+  target: ClickHouseServer
+  env: NodeJS.ProcessEnv
+  tables: string[]
+}
+
+function curl(ch: ClickHouseServer, query: string): string {
+  const auth = Buffer.from(`${ch.user}:${ch.password}`).toString('base64')
+  return `curl -sS --fail -H ${q(`Authorization: Basic ${auth}`)} --data-binary ${q(query)} ${q(ch.url)}`
+}
+
+/** Baseline (b): FREEZE every MergeTree table, `tar -c shadow/<name> | zstd -3 > file`, remove the shadow directory. */
+function baselineFreezeTar(b: Bench): Promise<Measured> {
+  const data = join(b.source.dataDir, 'data')
+  const freezes = b.tables.map((t) => curl(b.source, `ALTER TABLE ls.\`${t}\` FREEZE WITH NAME 'bench'`)).join(' && ')
+  const script = `${freezes} && tar -C ${q(data)} -c shadow/bench | zstd -3 -q -f -o ${q(join(b.dir, 'base.tar.zst'))} && rm -rf ${q(join(data, 'shadow', 'bench'))}`
+  return measure(['bash', '-o', 'pipefail', '-c', script], process.env, b.dir)
+}
+
+const tm = (b: Bench, repo: string, argv: string[], env: NodeJS.ProcessEnv = b.env) => measure([BIN, ...argv, '--repo', repo, '--json'], env, b.dir)
+
+async function freshRepo(b: Bench, name: string): Promise<string> {
+  await rm(join(b.dir, name), { recursive: true, force: true })
+  const url = pathToFileURL(join(b.dir, name)).href
+  await tm(b, url, ['repo', 'init'])
+  return url
+}
+
+async function generate(source: ClickHouseServer): Promise<void> {
+  const days = Number(args.days)
+  const perDay = Number(args['rows-per-day'])
+  for (const sql of SCHEMA) await source.query(sql)
+  for (let d = 0; d < days; d++) {
+    await source.query(insertRuns(d, perDay / 2, d * perDay))
+    await source.query(insertRuns(d, perDay / 2, d * perDay + perDay / 2))
+  }
+  await source.query(insertFeedback(perDay * 2, days))
+}
+
+interface Results {
+  restoreParts: Measured[]
+  restoreLogical: Measured[]
+  full: Measured[]
+  baseline: Measured[]
+  incr: Measured[]
+  uploadedIncr: number[]
+}
+
+async function rounds(b: Bench): Promise<Results> {
+  const parts = { ...b.env, TIDEMARK_CLICKHOUSE_METHOD: 'parts', TIDEMARK_CLICKHOUSE_DATA_PATH: join(b.source.dataDir, 'data') }
+  const partsRepo = await freshRepo(b, 'parts')
+  const logicalRepo = await freshRepo(b, 'logical')
+  const partsId = JSON.parse((await tm(b, partsRepo, ['backup', 'clickhouse'], parts)).stdout).id as string
+  const logicalId = JSON.parse((await tm(b, logicalRepo, ['backup', 'clickhouse'])).stdout).id as string
+  const target = `http://${b.target.user}:${encodeURIComponent(b.target.password)}@127.0.0.1:${b.target.httpPort}`
+  const r: Results = { restoreParts: [], restoreLogical: [], full: [], baseline: [], incr: [], uploadedIncr: [] }
+  const restoreParts = async () => {
+    await b.target.query('DROP DATABASE IF EXISTS ls')
+    r.restoreParts.push(await tm(b, partsRepo, ['restore', 'clickhouse', '--backup', partsId, '--target-url', target, '--target-data-path', join(b.target.dataDir, 'data')]))
+  }
+  const restoreLogical = async () => {
+    await b.target.query('DROP DATABASE IF EXISTS ls')
+    r.restoreLogical.push(await tm(b, logicalRepo, ['restore', 'clickhouse', '--backup', logicalId, '--target-url', target]))
+  }
+  const full = async () => r.full.push(await tm(b, partsRepo, ['backup', 'clickhouse', '--full'], parts))
+  const base = async () => r.baseline.push(await baselineFreezeTar(b))
+  const perDay = Number(args['rows-per-day'])
+  const total = Number(args.days) * perDay
+  for (let i = 0; i < Number(args.runs); i++) {
+    for (const f of i % 2 === 0 ? [restoreParts, restoreLogical, full, base] : [restoreLogical, restoreParts, base, full]) await f()
+    // 1% new rows into the latest day, then an incremental parts backup.
+    await b.source.query(insertRuns(Number(args.days) - 1, Math.round(total / 100), 10_000_000 * (i + 1)))
+    const m = await tm(b, partsRepo, ['backup', 'clickhouse'], parts)
+    r.incr.push(m)
+    r.uploadedIncr.push((JSON.parse(m.stdout) as { stats: { partitionsExported: number } }).stats.partitionsExported)
+  }
+  return r
+}
+
+function report(r: Results): string {
+  const med = (ms: Measured[], f: (m: Measured) => number = (m) => m.wallMs) => median(ms.map(f))
+  const total = (m: Measured) => m.cpuMs + m.serverCpuMs
+  const row = (name: string, ms: Measured[]) => `| ${name} | ${secs(med(ms))} | ${secs(med(ms, (m) => m.cpuMs))} | ${secs(med(ms, total))} | ${ms.map((m) => secs(m.wallMs)).join(', ')} |`
+  const ratio = (a: number, b: number) => (a / b).toFixed(2)
+  return `
+## ClickHouse parts method — ${new Date().toISOString().slice(0, 16)}Z
+
+- Machine: nproc ${availableParallelism()}, ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}, ClickHouse 18.16; load average at the end ${loadavg().map((l) => l.toFixed(1)).join(' ')} (machine shared with other work).
+- Command: \`npx node bench/clickhouse-parts.ts --days ${args.days} --rows-per-day ${args['rows-per-day']} --runs ${args.runs}\` (dataset of bench/clickhouse-data.ts); ${args.runs} alternating runs per side, medians.
+
+| side | wall s (median) | CPU s, process (median) | CPU s, process + servers (median) | wall s, each run |
+|---|---:|---:|---:|---|
+${row('(a) tidemark restore, parts backup', r.restoreParts)}
+${row('(a) tidemark restore, logical backup', r.restoreLogical)}
+${row('(b) tidemark backup --full, parts', r.full)}
+${row('(b) baseline FREEZE + tar -c shadow \\| zstd -3', r.baseline)}
+${row('(c) tidemark backup, parts, after +1% rows', r.incr)}
+
+- (a) logical restore / parts restore: **${ratio(med(r.restoreLogical), med(r.restoreParts))}×** wall (target ≥ 10×); all CPU: ${ratio(med(r.restoreLogical, total), med(r.restoreParts, total))}×.
+- (b) parts backup / baseline: **${ratio(med(r.full), med(r.baseline))}** wall (target ≤ 1.15); all CPU: ${ratio(med(r.full, total), med(r.baseline, total))}.
+- (c) incremental after +1% rows / full parts backup: **${((100 * med(r.incr)) / med(r.full)).toFixed(1)} %** (target ≤ 5 %); objects uploaded: ${r.uploadedIncr.join(', ')}.
+`
+}
+
+async function main(): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'tidemark-chpbench-'))
+  const [source, target] = await Promise.all([startClickHouse(), startClickHouse()])
+  try {
+    const t0 = performance.now()
+    await generate(source)
+    console.log(`generated in ${secs(performance.now() - t0)} s`)
+    const tables = (await source.query("SELECT name FROM system.tables WHERE database = 'ls' AND engine LIKE '%MergeTree' ORDER BY name FORMAT TSVRaw")).trim().split('\n')
+    const env = {
+      PATH: process.env.PATH, HOME: process.env.HOME, NODE_COMPILE_CACHE: join(dir, 'compile-cache'),
+      CLICKHOUSE_HOST: '127.0.0.1', CLICKHOUSE_PORT: String(source.httpPort), CLICKHOUSE_USER: source.user, CLICKHOUSE_PASSWORD: source.password, TIDEMARK_LOG_LEVEL: 'warn',
+    }
+    SERVER_PIDS = await serverPids([source.dataDir, target.dataDir])
+    await measure([BIN, 'version'], env, dir)
+    const section = report(await rounds({ dir, source, target, env, tables }))
+    console.log(section)
+    if (!args['no-record']) await appendFile(new URL('./RESULTS.md', import.meta.url), section)
+  } finally {
+    await Promise.all([source.stop(), target.stop()])
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+await main()

