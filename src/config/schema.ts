@@ -110,7 +110,9 @@ export const CONFIG_SCHEMA = obj({
     databases: obj({ include: list(str({ check: chk.checkNonEmpty })), exclude: list(str({ check: chk.checkNonEmpty })) }),
     method: oneOf(['logical', 'parts', 'auto'], 'logical'),
     dataPath: path(),
-    parallelism: int({ min: 1, max: 64, default: 4 }),
+    // Partitions exported at once. Each one costs the server a query and tidemark ~30 MiB;
+    // more than the cores only adds contention (measured in bench/RESULTS.md).
+    parallelism: int({ min: 1, max: 64, default: (ctx) => Math.min(4, ctx.cpus) }),
   }, { refine: (c) => needsServer(c.enabled && c.url === undefined && c.host === undefined, 'ClickHouse', 'clickhouse.url or clickhouse.host (CLICKHOUSE_HOST)') }),
   postgres: obj({
     enabled: bool((_ctx, raw) => has(raw, 'url')),

@@ -93,7 +93,7 @@ const target = {
         url: { type: 'string', pattern: '^postgres(ql)?://', description: 'the restored server, to smoke-check once it is started on the data directory' },
       },
     },
-    clickhouse: { type: 'object', required: ['url'], additionalProperties: false, properties: { url: { type: 'string', pattern: '^https?://', description: 'an empty ClickHouse server' } } },
+    clickhouse: { type: 'object', required: ['url'], additionalProperties: false, properties: { url: { type: 'string', pattern: '^https?://', description: 'an empty ClickHouse server' }, dataPath: { type: 'string', pattern: '^/', description: 'the target server\'s data path as mounted here (restoring a parts backup)' } } },
   },
 }
 

@@ -84,6 +84,8 @@ export function rawQueryStream(req: RawRequest): Promise<RawResponse> {
     let body: Readable | undefined
     // Set once a non-200 response is being read: its own close handler reports the server's message.
     let refused = false
+    // Set once the whole body has been handed on: a close before that is a truncated response.
+    let complete = false
     const fail = (err: Error) => (body ? body.destroy(err) : reject(err))
     const onAbort = () => socket.destroy(Object.assign(new Error('The operation was aborted'), { name: 'AbortError' }))
     req.signal?.addEventListener('abort', onAbort, { once: true })
@@ -92,6 +94,7 @@ export function rawQueryStream(req: RawRequest): Promise<RawResponse> {
     socket.on('close', () => {
       req.signal?.removeEventListener('abort', onAbort)
       if (!body && !refused) reject(premature())
+      else if (body && !complete && !body.destroyed) body.destroy(premature())
     })
     socket.write(requestHead(req, u, payload.length))
     socket.write(payload)
@@ -126,13 +129,17 @@ export function rawQueryStream(req: RawRequest): Promise<RawResponse> {
         }
         if (bytes.length > 0 && !out.push(bytes)) socket.pause()
         if (frame.done()) {
+          complete = true
           out.push(null)
           socket.destroy()
         }
       }
       socket.on('data', feed)
       socket.on('end', () => {
-        if (frame.endsAtClose) out.push(null)
+        if (frame.endsAtClose) {
+          complete = true
+          out.push(null)
+        }
         else if (!frame.done()) out.destroy(premature())
       })
       resolve({ headers, body: out })

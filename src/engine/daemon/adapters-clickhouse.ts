@@ -1,10 +1,12 @@
 /**
- * The ClickHouse logical engine adapted to the daemon's `ClickHouseSource`: backups
- * of the configured server, the catalog the planner needs, the target check (the
+ * The ClickHouse engines (logical, and parts where configured) adapted to the daemon's
+ * `ClickHouseSource`: backups of the configured server, the catalog the planner needs, the target check (the
  * engine's own preflight, read-only) and the restore, whose per-table row check is
  * the smoke check.
  */
-import { backupClickHouse } from '../clickhouse/backup.ts'
+import { backupWithMethod, type ChMethodSetting } from '../clickhouse/parts-method.ts'
+import { asPlannable } from '../clickhouse/parts-manifest.ts'
+import { readPartsManifest, restoreClickHouseParts } from '../clickhouse/parts-restore.ts'
 import { listClickHouseBackups, readClickHouseManifest } from '../clickhouse/backup-catalog.ts'
 import type { ConnectionSettings } from '../clickhouse/connection.ts'
 import type { ClickHouseDriver } from '../clickhouse/driver.ts'
@@ -25,6 +27,9 @@ export interface ClickHouseAdapterOptions {
   targetSettings: (url: string) => ConnectionSettings
   filter?: NameFilter
   parallelism: number
+  /** clickhouse.method and clickhouse.dataPath: parts backups when the data path is this server's. */
+  method?: ChMethodSetting
+  dataPath?: string | undefined
 }
 
 async function withDriver<T>(s: ConnectionSettings, fn: (d: ClickHouseDriver) => Promise<T>): Promise<T> {
@@ -41,12 +46,16 @@ export function clickhouseSource(o: ClickHouseAdapterOptions): ClickHouseSource 
   return {
     backup: ({ full, signal, log, onProgress }) =>
       withDriver(o.settings, async (driver) => {
-        const m = await backupClickHouse({ driver, repo: o.repo, url: o.settings.url, filter: o.filter, parallelism: o.parallelism, full, signal, onProgress, logger: log })
-        return { id: m.id, startedAt: m.startedAt, endedAt: m.endedAt, bytes: m.stats.exportedStoredBytes, durationMs: m.stats.durationMs, details: { full: m.full, stats: m.stats } }
+        const m = await backupWithMethod({
+          driver, repo: o.repo, url: o.settings.url, filter: o.filter, parallelism: o.parallelism, full, signal, onProgress, logger: log,
+          method: o.method ?? 'logical', dataPath: o.dataPath, onChoice: (c) => log?.info({ method: c.method, reason: c.reason }, `ClickHouse backup method: ${c.method}`),
+        })
+        return { id: m.id, startedAt: m.startedAt, endedAt: m.endedAt, bytes: m.stats.exportedStoredBytes, durationMs: m.stats.durationMs, details: { method: m.method, full: m.full, stats: m.stats } }
       }),
     catalog: async () => ({ backups: (await listClickHouseBackups(o.repo)).map((b) => ({ id: b.id, startedAt: b.startedAt, endedAt: b.endedAt })) }),
     checkTarget: async (backupId, url, signal) => {
-      const manifest = await readClickHouseManifest(o.repo, backupId)
+      const parts = await readPartsManifest(o.repo, backupId)
+      const manifest = parts ? asPlannable(parts) : await readClickHouseManifest(o.repo, backupId)
       await withDriver(o.targetSettings(url), async (driver) => {
         const plan = planRestore(manifest)
         const found = conflicts(plan, await inspectTarget(driver, plan, signal))
@@ -55,9 +64,13 @@ export function clickhouseSource(o: ClickHouseAdapterOptions): ClickHouseSource 
         throw new TidemarkError('TM_ERR_RESTORE_TARGET_NOT_EMPTY', `the ClickHouse target is not empty: ${list}${found.length > 10 ? `; and ${found.length - 10} more` : ''}; restore into an empty server; nothing was changed`, { details: { store: 'clickhouse', conflicts: found } })
       })
     },
-    restore: async ({ backupId, targetUrl, signal, log, onProgress }) => {
-      const manifest = await readClickHouseManifest(o.repo, backupId)
-      const r = await withDriver(o.targetSettings(targetUrl), (driver) => restoreClickHouse({ driver, repo: o.repo, manifest, parallelism: o.parallelism, signal, onProgress, logger: log }))
+    restore: async ({ backupId, targetUrl, targetDataPath, signal, log, onProgress }) => {
+      const parts = await readPartsManifest(o.repo, backupId)
+      const r = await withDriver(o.targetSettings(targetUrl), async (driver) =>
+        parts
+          ? await restoreClickHouseParts({ driver, repo: o.repo, manifest: parts, targetDataPath, parallelism: o.parallelism, signal, onProgress, logger: log })
+          : await restoreClickHouse({ driver, repo: o.repo, manifest: await readClickHouseManifest(o.repo, backupId), parallelism: o.parallelism, signal, onProgress, logger: log }),
+      )
       const mismatched = r.tables.filter((t) => t.status === 'mismatch')
       return {
         ok: r.ok,

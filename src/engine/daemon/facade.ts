@@ -45,7 +45,7 @@ export interface ClickHouseSource {
   /** Throws TM_ERR_RESTORE_TARGET_NOT_EMPTY (details: what is there) when the target holds what the backup would write; reads only. */
   checkTarget(backupId: string, targetUrl: string, signal?: AbortSignal): Promise<void>
   /** Restores `backupId` into the server at `targetUrl` and checks every table's rows against the manifest. */
-  restore(o: RunOptions & { backupId: string; targetUrl: string }): Promise<StoreRestoreOutcome>
+  restore(o: RunOptions & { backupId: string; targetUrl: string; targetDataPath?: string | undefined }): Promise<StoreRestoreOutcome>
   /** Rejects when the configured server does not answer. */
   ping(signal?: AbortSignal): Promise<void>
 }
@@ -107,7 +107,8 @@ export interface BackupSummary {
 /** Restore targets as requested. */
 export interface RestoreTargets {
   postgres?: PostgresTarget
-  clickhouse?: { url: string }
+  /** `dataPath`: the target server's data path as mounted here, needed to restore a parts backup. */
+  clickhouse?: { url: string; dataPath?: string }
 }
 
 /** A restore request, validated. */

@@ -88,7 +88,7 @@ export async function executeRestore(plan: Plan, targets: RestoreTargets, deps: 
     const ch = deps.clickhouse
     const url = targets.clickhouse.url
     await step('clickhouse', async () => {
-      const r = await ch.restore({ ...run, backupId: plan.clickhouse!.backupId, targetUrl: url })
+      const r = await ch.restore({ ...run, backupId: plan.clickhouse!.backupId, targetUrl: url, targetDataPath: targets.clickhouse!.dataPath })
       smoke.clickhouse = r
       return r.details
     })
