@@ -22,7 +22,7 @@ import { asPlannable, isClickHousePartsManifest, isPartObject, type ChPartObject
 import { checkDataPath } from './parts-shadow.ts'
 import type { ClickHouseRestoreOptions, RestoreReport } from './restore.ts'
 import { conflicts, inspectTarget, type TargetState } from './restore-preflight.ts'
-import { planRestore, type PlannedTable, type RestorePlan } from './restore-plan.ts'
+import { planRestore, walkSteps, type PlannedTable, type RestorePlan } from './restore-plan.ts'
 import type { RestoreStep } from './restore-order.ts'
 import { judge, type TableCheck } from './restore-verify.ts'
 
@@ -138,18 +138,7 @@ async function runStep(x: Exec, step: Exclude<RestoreStep, { step: 'data' }>): P
 }
 
 async function execute(x: Exec): Promise<void> {
-  const steps = x.plan.steps
-  for (let i = 0; i < steps.length; ) {
-    const step = steps[i] as RestoreStep
-    if (step.step !== 'data') {
-      await runStep(x, step)
-      i++
-      continue
-    }
-    const group: string[] = []
-    while (i < steps.length && steps[i]?.step === 'data') group.push((steps[i++] as { table: string }).table)
-    await loadTables(x, group)
-  }
+  await walkSteps(x.plan.steps, (step) => runStep(x, step), (tables) => loadTables(x, tables))
 }
 
 /**

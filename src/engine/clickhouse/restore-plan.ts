@@ -127,3 +127,25 @@ export function planRestore(manifest: ClickHouseManifest, selection: RestoreSele
   const steps = restoreOrder({ databases, tables: [...tables.values()].map((p) => p.info) })
   return { backupId: manifest.id, serverVersion: manifest.serverVersion, databases, tables, steps }
 }
+
+/**
+ * Walks the plan's steps in order: each DDL step alone, consecutive data steps as one
+ * group (their tables load in parallel). Shared by the logical and parts restores.
+ */
+export async function walkSteps(
+  steps: readonly RestoreStep[],
+  runStep: (step: Exclude<RestoreStep, { step: 'data' }>) => Promise<void>,
+  loadTables: (tables: string[]) => Promise<void>,
+): Promise<void> {
+  for (let i = 0; i < steps.length; ) {
+    const step = steps[i] as RestoreStep
+    if (step.step !== 'data') {
+      await runStep(step)
+      i++
+      continue
+    }
+    const group: string[] = []
+    while (i < steps.length && steps[i]?.step === 'data') group.push((steps[i++] as { table: string }).table)
+    await loadTables(group)
+  }
+}

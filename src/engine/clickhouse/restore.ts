@@ -26,7 +26,7 @@ import { measure } from './export-unit.ts'
 import type { ChObject, ClickHouseManifest } from './manifest.ts'
 import { qualified, quoteIdent, quoteString } from './names.ts'
 import { conflicts, inspectTarget, type TargetState } from './restore-preflight.ts'
-import { planRestore, type PlannedTable, type RestorePlan, type RestoreSelection } from './restore-plan.ts'
+import { planRestore, walkSteps, type PlannedTable, type RestorePlan, type RestoreSelection } from './restore-plan.ts'
 import type { RestoreStep } from './restore-order.ts'
 import { verifyTables, type TableCheck } from './restore-verify.ts'
 
@@ -149,18 +149,7 @@ async function loadTables(x: Exec, tables: string[]): Promise<void> {
 
 /** Runs the steps in order; consecutive data steps are loaded together. */
 async function execute(x: Exec): Promise<void> {
-  const steps = x.plan.steps
-  for (let i = 0; i < steps.length; ) {
-    const step = steps[i] as RestoreStep
-    if (step.step !== 'data') {
-      await runStep(x, step)
-      i++
-      continue
-    }
-    const group: string[] = []
-    while (i < steps.length && steps[i]?.step === 'data') group.push((steps[i++] as { table: string }).table)
-    await loadTables(x, group)
-  }
+  await walkSteps(x.plan.steps, (step) => runStep(x, step), (tables) => loadTables(x, tables))
 }
 
 function refuse(found: ReturnType<typeof conflicts>): TidemarkError {
