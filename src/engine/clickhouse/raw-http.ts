@@ -86,7 +86,9 @@ export function rawQueryStream(req: RawRequest): Promise<RawResponse> {
     let refused = false
     // Set once the whole body has been handed on: a close before that is a truncated response.
     let complete = false
-    const fail = (err: Error) => (body ? body.destroy(err) : reject(err))
+    // A server refusing a request (401, 404, 500) may reset the connection right after its
+    // answer; the answer, reported by the close handler, is what the caller needs.
+    const fail = (err: Error) => (refused ? undefined : body ? body.destroy(err) : reject(err))
     const onAbort = () => socket.destroy(Object.assign(new Error('The operation was aborted'), { name: 'AbortError' }))
     req.signal?.addEventListener('abort', onAbort, { once: true })
     socket.setTimeout(req.timeoutMs, () => socket.destroy(Object.assign(new Error('Timeout error'), { code: 'ETIMEDOUT' })))
