@@ -14,18 +14,7 @@
  * Works on ClickHouse 18.16 (no repeat(), no DateTime64, no
  * randomPrintableASCII). Deterministic except for the UUIDs.
  */
-
-/** splitmix32-style PRNG: deterministic word list. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x9e3779b9) >>> 0
-    let z = state
-    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0
-    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0
-    return ((z ^ (z >>> 16)) >>> 0) / 4294967296
-  }
-}
+import { prng } from './gen-clickhouse-like.ts'
 
 const VOCABULARY = 3000
 
@@ -88,4 +77,14 @@ SELECT generateUUIDv4(), generateUUIDv4(), ['correctness', 'helpfulness', 'user_
   ${text('intHash32(number + 9) % 20', 4)},
   toDateTime('2024-01-01 00:00:00') + (intHash32(number) % ${days}) * 86400 + number % 86400 AS c, c + number % 600
 FROM numbers(${rows})`
+}
+
+/** Creates the schema and loads `days` daily partitions of `perDay` runs (two inserts a day: several parts per partition, as in production) plus feedback. */
+export async function loadDataset(query: (sql: string) => Promise<unknown>, days: number, perDay: number): Promise<void> {
+  for (const sql of SCHEMA) await query(sql)
+  for (let d = 0; d < days; d++) {
+    await query(insertRuns(d, perDay / 2, d * perDay))
+    await query(insertRuns(d, perDay / 2, d * perDay + perDay / 2))
+  }
+  await query(insertFeedback(perDay * 2, days))
 }

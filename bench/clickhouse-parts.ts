@@ -22,7 +22,7 @@ import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import { startClickHouse, type ClickHouseServer } from '../test/harness/clickhouse.ts'
-import { insertFeedback, insertRuns, SCHEMA } from './clickhouse-data.ts'
+import { insertRuns, loadDataset } from './clickhouse-data.ts'
 
 const BIN = new URL('../bin/tidemark', import.meta.url).pathname
 const { values: args } = parseArgs({
@@ -116,14 +116,7 @@ async function freshRepo(b: Bench, name: string): Promise<string> {
 }
 
 async function generate(source: ClickHouseServer): Promise<void> {
-  const days = Number(args.days)
-  const perDay = Number(args['rows-per-day'])
-  for (const sql of SCHEMA) await source.query(sql)
-  for (let d = 0; d < days; d++) {
-    await source.query(insertRuns(d, perDay / 2, d * perDay))
-    await source.query(insertRuns(d, perDay / 2, d * perDay + perDay / 2))
-  }
-  await source.query(insertFeedback(perDay * 2, days))
+  await loadDataset((sql) => source.query(sql), Number(args.days), Number(args['rows-per-day']))
 }
 
 interface Results {

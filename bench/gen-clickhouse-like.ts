@@ -12,7 +12,7 @@ import { closeSync, openSync, writeSync } from 'node:fs'
 const ROWS_PER_BLOCK = 4096
 
 /** splitmix32-style PRNG: fast and deterministic, not for secrets. */
-function prng(seed: number): () => number {
+export function prng(seed: number): () => number {
   let state = seed >>> 0
   return () => {
     state = (state + 0x9e3779b9) >>> 0
