@@ -2,16 +2,19 @@
  * The WAL archiver against a real server and a real (local directory) repository:
  * pg_receivewal killed mid-segment is restarted and no segment is missing afterwards;
  * WAL that was never streamed (the slot dropped while the archive was down) shows up
- * as a reported gap, never papered over; the open segment and heartbeats are uploaded.
+ * as a reported gap, never papered over; the open segment and heartbeats are uploaded;
+ * a slot moved back onto removed WAL is created again instead of failing for ever.
  */
 import t from 'tap'
+import { connect } from 'node:net'
+import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { WalArchiver, type WalArchiverOptions } from '../../src/engine/postgres/archiver.ts'
 import type { PgLogger } from '../../src/engine/postgres/conn.ts'
 import { readCatalog } from '../../src/engine/postgres/catalog.ts'
 import { replicationFacts } from '../../src/engine/postgres/preflight-facts.ts'
 import { WalStore, listArchive } from '../../src/engine/postgres/wal-store.ts'
-import { findGaps, parseLsn, parseSegmentName, type Gap } from '../../src/engine/postgres/wal.ts'
+import { findGaps, formatLsn, parseLsn, parseSegmentName, type Gap } from '../../src/engine/postgres/wal.ts'
 import { initRepository, readAll, type Repository } from '../../src/engine/repository/index.ts'
 import { claimWalDir } from '../../src/engine/postgres/wal-dir-guard.ts'
 import { segmentSystemId } from '../../src/engine/postgres/wal-page.ts'
@@ -60,7 +63,8 @@ async function until<T>(s: Setup, what: string, check: () => Promise<T | undefin
   try {
     return await waitFor(what, check, timeoutMs, everyMs)
   } catch (err) {
-    throw new Error(`${(err as Error).message}\narchiver log:\n${s.logs.slice(-15).join('\n')}`)
+    const files = await readdir(join(s.dir, 'wal')).catch((e: Error) => [e.message])
+    throw new Error(`${(err as Error).message}\nWAL directory: ${files.join(' ')}\narchiver log:\n${s.logs.slice(-40).join('\n')}`)
   }
 }
 
@@ -135,3 +139,72 @@ t.test('WAL never streamed is a reported gap', async (t) => {
   t.ok(repoGaps.length >= 1, 'the repository listing shows it too')
   t.equal(repoGaps[0]?.from, gaps[0]?.from)
 })
+
+t.test('a slot moved back onto removed WAL is created again from WAL the server has', async (t) => {
+  const s = await setup(t)
+  await s.pg.psql('CREATE TABLE w (id serial, note text)')
+  for (let i = 0; i < 4; i++) await switchWal(s.pg, `old ${i}`)
+  await s.pg.psql('CHECKPOINT')
+  await s.pg.psql("SELECT pg_create_physical_replication_slot('back_test', true)")
+  // pg_receivewal reports its start position as flushed before the server refuses it,
+  // which can move the slot back onto removed WAL: do the same, deterministically.
+  await startReplicationWithFeedback(s.pg.host, s.pg.port, 'back_test', 0x200000n)
+  const slotLsn = async () => s.pg.psql("SELECT restart_lsn FROM pg_replication_slots WHERE slot_name = 'back_test'")
+  t.equal(await slotLsn(), '0/200000', 'the slot points at removed WAL')
+  const a = s.archiver('back_test')
+  await a.start()
+  await until(s, 'the slot to be active again', async () => (await s.pg.psql("SELECT active FROM pg_replication_slots WHERE slot_name = 'back_test'")) === 't')
+  t.ok(s.logs.some((l) => l.includes('it was dropped and is created again')), 'the reset is logged')
+  t.ok(parseLsn(await slotLsn()) > 0x200000n, 'the slot points past the removed WAL')
+  const after = await switchWal(s.pg, 'after')
+  const store = new WalStore(s.repo, s.systemId)
+  await until(s, `${after} archived`, async () => store.has(after), 20_000)
+  await a.stop()
+  const restarts = s.logs.filter((l) => l.startsWith('warn pg_receivewal stopped')).length
+  t.ok(restarts <= 3, `pg_receivewal recovers after ${restarts} restarts, not a loop`)
+})
+
+/**
+ * What pg_receivewal does when it starts: START_REPLICATION at `lsn` and, in the same
+ * packet, a standby status update reporting `lsn` as flushed (the walsender reads it
+ * before it finds the WAL removed). Speaks the protocol as the trusted superuser.
+ */
+async function startReplicationWithFeedback(host: string, port: number, slot: string, lsn: bigint): Promise<string> {
+  const msg = (type: string, body: Buffer) => {
+    const head = Buffer.alloc(5)
+    head.write(type, 0, 'latin1')
+    head.writeInt32BE(body.length + 4, 1)
+    return Buffer.concat([head, body])
+  }
+  const params = Buffer.from(['user', 'postgres', 'database', 'postgres', 'replication', 'true', ''].join('\0') + '\0')
+  const startup = Buffer.alloc(8)
+  startup.writeInt32BE(8 + params.length, 0)
+  startup.writeInt32BE(196608, 4)
+  const status = Buffer.alloc(34)
+  status.write('r', 0, 'latin1')
+  status.writeBigInt64BE(lsn, 1)
+  status.writeBigInt64BE(lsn, 9)
+  status.writeBigInt64BE(lsn, 17)
+  const sock = connect(port, host)
+  let buf = Buffer.alloc(0)
+  let sent = false
+  return await new Promise<string>((resolve, reject) => {
+    sock.on('error', reject)
+    sock.on('connect', () => sock.write(Buffer.concat([startup, params])))
+    sock.on('data', (d: Buffer) => {
+      buf = Buffer.concat([buf, d])
+      while (buf.length >= 5 && buf.length >= 1 + buf.readInt32BE(1)) {
+        const type = String.fromCharCode(buf[0] as number)
+        const body = buf.subarray(5, 1 + buf.readInt32BE(1))
+        buf = buf.subarray(1 + buf.readInt32BE(1))
+        if (type === 'Z' && !sent) {
+          sent = true
+          sock.write(Buffer.concat([msg('Q', Buffer.from(`START_REPLICATION SLOT ${slot} PHYSICAL ${formatLsn(lsn)}\0`)), msg('d', status)]))
+        } else if (type === 'E') {
+          sock.destroy()
+          resolve(body.toString('latin1'))
+        }
+      }
+    })
+  })
+}

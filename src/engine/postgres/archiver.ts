@@ -17,7 +17,7 @@
  * unreferenced (FORMAT.md rule 7).
  */
 import { EventEmitter } from 'node:events'
-import { access } from 'node:fs/promises'
+import { access, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Repository } from '../repository/index.ts'
 import { partialCoverage } from './archive-rules.ts'
@@ -30,7 +30,7 @@ import { claimWalDir, fileSystemId, setAside } from './wal-dir-guard.ts'
 import type { PartialRecord } from './wal-format.ts'
 import { walDataEnd } from './wal-page.ts'
 import { WalStore } from './wal-store.ts'
-import { classifyWalName, parseLsn, segmentStartLsn, type Gap } from './wal.ts'
+import { classifyWalName, formatLsn, parseLsn, segmentStartLsn, type Gap } from './wal.ts'
 
 /** How to run the archive. */
 export interface WalArchiverOptions {
@@ -68,7 +68,7 @@ export interface ArchiverStats {
 }
 
 // pg_receivewal resumes from the newest file in its directory; once the server has removed that WAL it fails so for ever.
-const WAL_REMOVED = /requested WAL segment \S+ has already been removed/
+const WAL_REMOVED = /requested WAL segment (\S+) has already been removed/
 
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
@@ -94,7 +94,9 @@ export class WalArchiver extends EventEmitter {
   #ticking: Promise<void> = Promise.resolve()
   #timer: NodeJS.Timeout | undefined
   #stopped: Promise<void> | undefined
-  #settingAside = false
+  #settingAside: Promise<void> | undefined
+  #setAsideAgain = false
+  #removedSegment = ''
 
   constructor(opts: WalArchiverOptions) {
     super()
@@ -107,9 +109,12 @@ export class WalArchiver extends EventEmitter {
       url: opts.replicationUrl, dir: opts.dir, slot: opts.slot, pgReceivewal: opts.pgReceivewal, psqlPath: opts.psqlPath, segSize: opts.segSize, logger: this.#log, ...opts.receive,
     })
     this.#sup.on('exit', (e: ReceiveWalExit) => {
-      if (!WAL_REMOVED.test(e.stderr) || this.#settingAside) return
-      this.#settingAside = true
-      void this.#setAsideStale().finally(() => (this.#settingAside = false))
+      const removed = WAL_REMOVED.exec(e.stderr)?.[1]
+      if (removed === undefined) return
+      this.#removedSegment = removed
+      // Exits while a set-aside runs are not lost: it runs once more afterwards.
+      this.#setAsideAgain = this.#settingAside !== undefined
+      this.#settingAside ??= this.#setAsideLoop().finally(() => (this.#settingAside = undefined))
     })
   }
 
@@ -194,18 +199,57 @@ export class WalArchiver extends EventEmitter {
     }
   }
 
+  async #setAsideLoop(): Promise<void> {
+    do {
+      this.#setAsideAgain = false
+      await this.#setAsideStale()
+        .then(() => this.#resetSlotIfBehind(this.#removedSegment))
+        .catch((err) => this.#failed(err, 'setting aside the WAL the server no longer has failed; retrying at the next exit'))
+    } while (this.#setAsideAgain && this.#state === 'running')
+  }
+
   /**
    * The server removed WAL the archive never received (its slot was dropped while the
-   * archive was down): the local open segment is uploaded as far as it holds WAL, then
-   * renamed `<name>.stale`, so pg_receivewal starts again from the slot. The lost WAL
-   * is reported as a gap when the next segment is stored.
+   * archive was down), and pg_receivewal asks for it again and again because it resumes
+   * from the newest file in its directory. Everything that points it there is moved out
+   * of the way, so it starts again from the slot: the open segment is uploaded as far as
+   * it holds WAL, then renamed `<name>.stale`; completed segments already stored are
+   * removed (those not stored yet are left to the store loop, which removes them once
+   * stored). The lost WAL is reported as a gap when the next segment is stored.
    */
   async #setAsideStale(): Promise<void> {
     const open = await this.#sup.currentPartial()
-    if (!open) return
-    await this.#uploadPartial().catch((err) => this.#failed(err, 'uploading the stale open segment failed'))
-    await setAside(join(this.#o.dir, open.name), 'stale').catch(() => {})
-    this.#log.error({ name: open.name }, `the server no longer has the WAL after ${open.name}: the archive missed it (was its replication slot dropped?). The local file is kept as ${open.name}.stale; archiving resumes from the slot's position, with a gap`)
+    if (open) {
+      await this.#uploadPartial().catch((err) => this.#failed(err, 'uploading the stale open segment failed'))
+      await setAside(join(this.#o.dir, open.name), 'stale').catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err
+      })
+      this.#log.error({ name: open.name }, `the server no longer has the WAL after ${open.name}: the archive missed it (was its replication slot dropped?). The local file is kept as ${open.name}.stale; archiving resumes from the slot's position, with a gap`)
+    }
+    const names = await readdir(this.#o.dir)
+    const completed = names.map((n) => classifyWalName(n, this.#o.segSize)).filter((c) => c?.kind === 'segment')
+    const removed: string[] = []
+    for (const c of completed) {
+      if (!(await this.#store.has(c.name))) continue
+      await this.#sup.remove(c.name)
+      removed.push(c.name)
+    }
+    if (removed.length > 0) this.#log.warn({ removed }, 'the server no longer has the WAL after these stored segments; their local copies were removed so that pg_receivewal starts from the slot')
+    if (!open && removed.length === 0) this.#log.warn({ files: names }, 'pg_receivewal asks for WAL the server has removed, and nothing in the WAL directory could be set aside yet (completed segments not yet stored are waited for)')
+  }
+
+  /**
+   * pg_receivewal reports its start position as flushed before the server refuses it,
+   * and the server moves the slot back there: from then on the slot itself points at
+   * removed WAL. Such a slot is dropped; the next start creates it again from WAL the
+   * server has. A slot still pointing at WAL the server has is left alone.
+   */
+  async #resetSlotIfBehind(removed: string): Promise<void> {
+    const seg = classifyWalName(removed, this.#o.segSize)
+    if (seg?.kind !== 'segment') return
+    const slotLsn = await slotFlushLsn(this.#sql, this.#o.slot)
+    if (slotLsn === undefined || slotLsn >= segmentStartLsn(seg.segno + 1n, this.#o.segSize)) return
+    if (await this.#sup.dropSlot()) this.#log.error({ slot: this.#o.slot, slotLsn: formatLsn(slotLsn), removed }, 'the replication slot points at WAL the server has removed; it was dropped and is created again from WAL the server still has')
   }
 
   async #heartbeat(): Promise<(Heartbeat & { timeline: number }) | undefined> {

@@ -20,6 +20,9 @@
  * - pg_receivewal resumes from the newest file in the directory, else from the slot's
  *   restart point rounded down to its segment. A segment already stored and removed may
  *   therefore be streamed and reported again: storing by name must be idempotent.
+ * - pg_receivewal reports its start position as flushed before the server can refuse
+ *   it, so a start at removed WAL can move the slot back onto removed WAL; the archiver
+ *   then drops the slot (`dropSlot`) and the next start creates it from WAL that exists.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { EventEmitter } from 'node:events'
@@ -151,6 +154,22 @@ export class ReceiveWal extends EventEmitter {
   /** The newest `.partial` segment and its current bytes, or undefined when there is none. */
   currentPartial(): Promise<PartialSegment | undefined> {
     return this.#dir.currentPartial()
+  }
+
+  /**
+   * Drops the slot so that the next start creates it again with RESERVE_WAL, i.e. from WAL
+   * the server still has. Only for a slot that points at removed WAL (pg_receivewal moves
+   * a slot back to where it asks to start, even when the server then refuses that WAL).
+   * Returns false when the slot is in use (pg_receivewal running again) or already gone.
+   */
+  async dropSlot(): Promise<boolean> {
+    try {
+      await psqlReplication(this.#o.url, [`DROP_REPLICATION_SLOT "${this.#o.slot}"`], { psqlPath: this.#o.psqlPath, timeoutMs: 60_000 })
+      return true
+    } catch (err) {
+      if (/replication slot ".*" (is active|does not exist)/.test((err as Error).message)) return false
+      throw err
+    }
   }
 
   async #ensureSlot(): Promise<void> {
