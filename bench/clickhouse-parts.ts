@@ -2,7 +2,7 @@
  * ClickHouse parts method benchmark (see bench/RESULTS.md), on the dataset of
  * the logical benchmark (bench/clickhouse-data.ts).
  *
- *   npx node bench/clickhouse-parts.ts [--days 10] [--rows-per-day 16000] [--runs 3] [--no-record]
+ *   npm run bench:clickhouse -- --method parts [--days 30] [--rows-per-day 16000] [--runs 3] [--no-record]
  *
  * Two real clickhouse-servers (source, restore target) whose data paths this
  * process reads and writes, as a sidecar with the data volume mounted would.
@@ -27,9 +27,10 @@ import { insertRuns, loadDataset } from './clickhouse-data.ts'
 const BIN = new URL('../bin/tidemark', import.meta.url).pathname
 const { values: args } = parseArgs({
   options: {
-    days: { type: 'string', default: '10' },
+    days: { type: 'string', default: '30' },
     'rows-per-day': { type: 'string', default: '16000' },
     runs: { type: 'string', default: '3' },
+    method: { type: 'string', default: 'parts' },
     'no-record': { type: 'boolean', default: false },
   },
 })
@@ -168,7 +169,7 @@ function report(r: Results): string {
 ## ClickHouse parts method — ${new Date().toISOString().slice(0, 16)}Z
 
 - Machine: nproc ${availableParallelism()}, ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}, ClickHouse 18.16; load average at the end ${loadavg().map((l) => l.toFixed(1)).join(' ')} (machine shared with other work).
-- Command: \`npx node bench/clickhouse-parts.ts --days ${args.days} --rows-per-day ${args['rows-per-day']} --runs ${args.runs}\` (dataset of bench/clickhouse-data.ts); ${args.runs} alternating runs per side, medians.
+- Command: \`npm run bench:clickhouse -- --method parts --days ${args.days} --rows-per-day ${args['rows-per-day']} --runs ${args.runs}\` (dataset of bench/clickhouse-data.ts); ${args.runs} alternating runs per side, medians.
 
 | side | wall s (median) | CPU s, process (median) | CPU s, process + servers (median) | wall s, each run |
 |---|---:|---:|---:|---|

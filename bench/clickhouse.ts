@@ -3,6 +3,10 @@
  * (see bench/RESULTS.md).
  *
  *   npm run bench:clickhouse -- [--days 30] [--rows-per-day 16000] [--runs 3] [--parallelism N] [--threads N] [--no-record]
+ *   npm run bench:clickhouse -- --method parts [--days 30] [--rows-per-day 16000] [--runs 3] [--no-record]
+ *
+ * `--method parts` runs the parts method benchmark (bench/clickhouse-parts.ts) on the
+ * same dataset instead.
  *
  * `--parallelism` / `--threads` set clickhouse.parallelism / pipeline.threads of
  * the tidemark runs (through their environment variables); unset, the defaults.
@@ -42,6 +46,7 @@ const { values: args } = parseArgs({
     runs: { type: 'string', default: '3' },
     parallelism: { type: 'string' },
     threads: { type: 'string' },
+    method: { type: 'string', default: 'logical' },
     'no-record': { type: 'boolean', default: false },
   },
 })
@@ -271,4 +276,6 @@ async function main(): Promise<void> {
   }
 }
 
-await main()
+if (args.method === 'parts') await import('./clickhouse-parts.ts')
+else if (args.method === 'logical') await main()
+else throw new Error(`--method must be logical or parts, not ${args.method}`)
