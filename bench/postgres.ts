@@ -149,7 +149,7 @@ async function procStats(pid: number): Promise<{ rssMiB: number; cpuS: number }>
   return { rssMiB: hwm, cpuS: (Number(stat[11]) + Number(stat[12])) / 100 }
 }
 
-interface BackupRound { tidemark: Measured; baseline: Measured; pgbackrest: Measured; tmStored: number; baseBytes: number }
+interface BackupRound { tidemark: Measured; baseline: Measured; pgbackrest: Measured; tmStored: number; tmWalWaitMs: number; baseBytes: number }
 
 async function backupRounds(b: Bench, runs: number): Promise<BackupRound[]> {
   const out: BackupRound[] = []
@@ -168,10 +168,10 @@ async function backupRounds(b: Bench, runs: number): Promise<BackupRound[]> {
       r[name] = m
       log(`round ${i + 1} ${name}: ${secs(m.wallMs)} s wall, ${secs(m.cpuMs)} CPU-s, ${m.rssMiB.toFixed(0)} MiB`)
     }
-    const tmOut = JSON.parse((r.tidemark as Measured).stdout) as { storedBytes: number }
+    const tmOut = JSON.parse((r.tidemark as Measured).stdout) as { storedBytes: number; walWaitMs: number }
     const baseBytes = Number((await run('stat', ['-c', '%s', file])).trim())
     await rm(file, { force: true })
-    out.push({ tidemark: r.tidemark as Measured, baseline: r.baseline as Measured, pgbackrest: r.pgbackrest as Measured, tmStored: tmOut.storedBytes, baseBytes })
+    out.push({ tidemark: r.tidemark as Measured, baseline: r.baseline as Measured, pgbackrest: r.pgbackrest as Measured, tmStored: tmOut.storedBytes, tmWalWaitMs: tmOut.walWaitMs, baseBytes })
   }
   return out
 }
@@ -297,7 +297,7 @@ function report(o: { scale: number; dbBytes: number; backups: BackupRound[]; res
     `## PostgreSQL physical backup, PITR and WAL lag vs pg_basebackup + zstd and pgBackRest — ${new Date().toISOString().slice(0, 16)}Z`,
     '',
     `- Machine: nproc ${cpus().length}, ${cpus()[0]?.model ?? '?'}, Node ${process.version}, PostgreSQL 15 (harness server: fsync off, shared_buffers 256MB, 16 MiB WAL segments, archive_command = pgBackRest archive-push throughout), ${o.pgbrVersion}; load average at the end ${loadavg().map((x) => x.toFixed(1)).join(' ')} (machine shared).`,
-    `- Command: \`npx node bench/postgres.ts --scale ${o.scale} --runs ${o.backups.length} --restore-runs ${o.restore.rounds.length} --lag-seconds ${o.seconds}\` (total ${o.totalS.toFixed(0)} s). Data: \`pgbench -i -s ${o.scale}\`, database ${MiB(o.dbBytes)} MiB. tidemark stored ${MiB(median(o.backups.map((r) => r.tmStored)))} MiB per base backup, zstd -3 ${MiB(median(o.backups.map((r) => r.baseBytes)))} MiB.`,
+    `- Command: \`npx node bench/postgres.ts --scale ${o.scale} --runs ${o.backups.length} --restore-runs ${o.restore.rounds.length} --lag-seconds ${o.seconds}\` (total ${o.totalS.toFixed(0)} s). Data: \`pgbench -i -s ${o.scale}\`, database ${MiB(o.dbBytes)} MiB. tidemark stored ${MiB(median(o.backups.map((r) => r.tmStored)))} MiB per base backup and waited ${secs(median(o.backups.map((r) => r.tmWalWaitMs)))} s (median) after the stream for its last WAL segment to be archived, zstd -3 ${MiB(median(o.backups.map((r) => r.baseBytes)))} MiB.`,
     '- Every side under `/usr/bin/time -v` (CPU = the process and the children it waited for; server CPU not included); tidemark is the CLI (bin/tidemark, warm compile cache) with `tidemark wal-archive` running as a separate process; sides rotate order each round.',
     '',
     '| side | wall s (median) | CPU s (median) | peak RSS MiB (max) | wall s, each run |',
