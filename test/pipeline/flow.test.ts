@@ -4,6 +4,7 @@ import { Readable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { createPipelinePool, decode, encode } from '../../src/engine/pipeline/index.ts'
+import { sharedRecycler } from '../../src/engine/pipeline/chunker.ts'
 import { KIB, collect, collectUntilError, compressible, encodeAll } from './helpers.ts'
 
 const pool = createPipelinePool({ threads: 2 })
@@ -137,4 +138,26 @@ t.test('a pool destroyed under a running encode fails the stream instead of hang
 
 t.test('pool options are checked', async (t) => {
   t.throws(() => createPipelinePool({ threads: 0 }), { code: 'TM_ERR_USAGE', message: /threads/ })
+})
+
+t.test('objects encoded with one pool share its chunk buffers', async (t) => {
+  const owner = {}
+  const r = sharedRecycler(owner, CHUNK, 2)
+  t.equal(sharedRecycler(owner, CHUNK, 4), r, 'one recycler per pool and chunk size')
+  t.not(sharedRecycler(owner, 2 * CHUNK, 2), r, 'another chunk size has its own')
+  t.not(sharedRecycler({}, CHUNK, 2), r, 'another pool has its own')
+  const held = [r.take(), r.take(), r.take(), r.take(), r.take()]
+  for (const b of held) r.give(b.buffer)
+  const again = [r.take(), r.take(), r.take(), r.take(), r.take()]
+  const reused = again.filter((b) => held.some((h) => h.buffer === b.buffer)).length
+  t.equal(reused, 4, 'the largest keep asked for (4) bounds what is retained')
+  // Through the pipeline: an object takes its chunk buffers from the pool's recycler (a buffer
+  // left there is transferred to a worker, so detached here) and hands them back.
+  const shared = sharedRecycler(pool, CHUNK, 1)
+  const left = new ArrayBuffer(CHUNK)
+  shared.give(left)
+  const { result } = await encodeAll(compressible(3 * CHUNK), { pool, chunkSize: CHUNK })
+  t.equal(result.chunks, 3)
+  t.ok(left.detached, 'the buffer left by an earlier object was used')
+  t.notOk(shared.take().buffer.detached, 'a buffer handed back is ready for the next object')
 })

@@ -13,7 +13,7 @@ export interface Chunk {
  */
 export class BufferRecycler {
   readonly #size: number
-  readonly #keep: number
+  #keep: number
   readonly #free: ArrayBuffer[] = []
 
   constructor(size: number, keep: number) {
@@ -25,9 +25,31 @@ export class BufferRecycler {
     return new Uint8Array(this.#free.pop() ?? new ArrayBuffer(this.#size))
   }
 
+  /** Retains up to `keep` idle buffers from now on, if that is more than before. */
+  keepAtLeast(keep: number): void {
+    this.#keep = Math.max(this.#keep, keep)
+  }
+
   give(buffer: ArrayBuffer): void {
     if (buffer.byteLength === this.#size && !buffer.detached && this.#free.length < this.#keep) this.#free.push(buffer)
   }
+}
+
+const shared = new WeakMap<object, Map<number, BufferRecycler>>()
+
+/**
+ * The recycler of `owner` (a worker pool) for `size`-byte chunks, shared by every object encoded
+ * with it: a backup of many small objects (one per ClickHouse part) then reuses a few chunk
+ * buffers instead of allocating fresh ones for each object, which cost a garbage collection
+ * every few objects. At most `keep` idle buffers are retained (the largest `keep` asked for).
+ */
+export function sharedRecycler(owner: object, size: number, keep: number): BufferRecycler {
+  let bySize = shared.get(owner)
+  if (!bySize) shared.set(owner, (bySize = new Map()))
+  let r = bySize.get(size)
+  if (!r) bySize.set(size, (r = new BufferRecycler(size, keep)))
+  r.keepAtLeast(keep)
+  return r
 }
 
 function toBytes(piece: unknown): Uint8Array {

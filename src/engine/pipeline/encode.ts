@@ -1,7 +1,7 @@
 import type { FileHandle } from 'node:fs/promises'
 import { Readable } from 'node:stream'
 import { asTidemarkError } from '../../errors.ts'
-import { BufferRecycler, cutChunks, type Chunk } from './chunker.ts'
+import { cutChunks, sharedRecycler, type Chunk } from './chunker.ts'
 import { cutFileChunks } from './filechunks.ts'
 import { DEFAULT_CHUNK_SIZE, DEFAULT_LEVEL, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, defaultMaxInFlight, intOption, sealOptions } from './limits.ts'
 import { orderedMap } from './ordered.ts'
@@ -89,7 +89,7 @@ export function encode(source: Source, opts: EncodeOptions): EncodeHandle {
 
 async function run(source: Source, config: EncodeConfig, outlet: Outlet, stopper: Stopper): Promise<EncodeResult> {
   const tally = new StoredTally()
-  const buffers = new BufferRecycler(config.chunkSize, config.maxInFlight + 2)
+  const buffers = sharedRecycler(config.pool, config.chunkSize, config.maxInFlight + 2)
   let rawBytes = 0
   let chunks = 0
   const work = async (chunk: Chunk) => {
