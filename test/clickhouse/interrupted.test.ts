@@ -62,3 +62,46 @@ t.test('parts merged or dropped between reading them and exporting: the export r
   t.match(merged, { rows: 150, fingerprint: stale[0]!.fingerprint }, 'all rows of the merged partition, same fingerprint')
   t.equal(await exportUnit(ctx, table, stale[1]!), undefined, 'a partition dropped meanwhile leaves the backup')
 })
+
+t.test('a connection reset during a partition load: the partition is dropped and loaded again, no row twice', async (t) => {
+  const { createServer, connect } = await import('node:net')
+  const { createHttpDriver } = await import('../../src/engine/clickhouse/http-driver.ts')
+  // One partition of 1.5 M rows: the server commits its first 1 048 576 rows (min_insert_block_size_rows)
+  // as a part before the rest arrives, so a load cut after that leaves rows behind.
+  await src.command('CREATE TABLE ls.big (d Date, id UInt64, s String) ENGINE = MergeTree PARTITION BY d ORDER BY id')
+  await src.command("INSERT INTO ls.big SELECT toDate('2024-03-01'), number, toString(number) FROM numbers(1500000)")
+  // A proxy in front of the server that resets the first connection once an INSERT has sent 24 MiB.
+  let resets = 0
+  const proxy = createServer((client) => {
+    const upstream = connect(source.httpPort, '127.0.0.1')
+    let insertBytes = -1
+    client.on('data', (b: Buffer) => {
+      if (insertBytes < 0 && b.includes('INSERT')) insertBytes = 0
+      if (insertBytes >= 0) insertBytes += b.length
+      if (resets === 0 && insertBytes > 24 * 1024 * 1024) {
+        resets++
+        upstream.destroy()
+        client.resetAndDestroy()
+        return
+      }
+      upstream.write(b)
+    })
+    upstream.on('data', (b: Buffer) => client.write(b))
+    for (const [a, b] of [[client, upstream], [upstream, client]] as const) {
+      a.on('error', () => b.destroy())
+      a.on('close', () => b.destroy())
+    }
+  })
+  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r))
+  t.teardown(() => new Promise<void>((r) => proxy.close(() => r())))
+  const port = (proxy.address() as { port: number }).port
+  const viaProxy = createHttpDriver({ url: `http://127.0.0.1:${port}`, user: source.user, password: source.password, requestTimeoutMs: 30_000 })
+  t.teardown(() => viaProxy.close())
+
+  const m = await backupClickHouse({ driver: src, repo, url: source.url, parallelism: 2, full: true })
+  const report = await restoreClickHouse({ driver: viaProxy, repo, manifest: m, parallelism: 2, selection: { tables: ['ls.big'], renames: new Map([['ls', 'reset_db']]) } })
+  t.equal(resets, 1, 'one load was cut off mid-INSERT')
+  t.ok(report.ok, 'the restore checks pass')
+  const [got, want] = [await tableDigests(src, ['reset_db']), await tableDigests(src, ['ls'])]
+  t.same(got['reset_db.big'], want['ls.big'], 'rows and digest equal the source: the cut partition was loaded exactly once')
+})

@@ -31,6 +31,17 @@ function errCode(err: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined
 }
 
+/**
+ * A socket's own failure (the connection reset or closed under a write or read). The HTTP
+ * client destroys a request's body stream with it, so it can reach the body's listeners
+ * although the body itself did not fail.
+ */
+export function isSocketError(err: unknown): boolean {
+  const syscall = (err as { syscall?: unknown } | null)?.syscall
+  const code = errCode(err)
+  return typeof syscall === 'string' && code !== undefined && NETWORK_CODES.has(code)
+}
+
 function isNetworkError(err: unknown, message: string): boolean {
   const code = errCode(err) ?? errCode((err as { cause?: unknown } | null)?.cause)
   if (code !== undefined && (NETWORK_CODES.has(code) || code.startsWith('ERR_TLS') || code.includes('CERT'))) return true

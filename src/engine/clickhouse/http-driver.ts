@@ -11,7 +11,7 @@ import type { Readable } from 'node:stream'
 import { TidemarkError } from '../../errors.ts'
 import { endpointOf, type ConnectionSettings } from './connection.ts'
 import type { CallOptions, ClickHouseDriver } from './driver.ts'
-import { toClickHouseError, type ErrorContext } from './driver-errors.ts'
+import { isSocketError, toClickHouseError, type ErrorContext } from './driver-errors.ts'
 import { bindParams, type QueryParams } from './names.ts'
 import { rawQueryStream } from './raw-http.ts'
 import { exceptionGuard } from './stream-guard.ts'
@@ -139,7 +139,8 @@ export class HttpClickHouseDriver implements ClickHouseDriver {
     const query = bindParams(sql, opts?.params)
     this.#checkSignal(opts)
     let bodyError: unknown
-    body.once('error', (err) => (bodyError ??= err))
+    // The body's own failure; a reset connection also destroys the body with the socket's error, which is the server's side.
+    body.once('error', (err) => (bodyError ??= isSocketError(err) ? undefined : err))
     this.#cancelOnAbort(opts?.signal, body)
     try {
       const res = await this.#client.exec({ query, values: body, ...this.#base(opts) })
