@@ -1,4 +1,5 @@
 import t from 'tap'
+import { pino } from 'pino'
 import { startClickHouse } from '../harness/clickhouse.ts'
 import { driverFor, tableDigests, testRepository } from './backup-helpers.ts'
 import { backupClickHouse } from '../../src/engine/clickhouse/backup.ts'
@@ -63,13 +64,24 @@ t.test('parts merged or dropped between reading them and exporting: the export r
   t.equal(await exportUnit(ctx, table, stale[1]!), undefined, 'a partition dropped meanwhile leaves the backup')
 })
 
+/**
+ * ls.big: one partition of 1.5 M rows. The server commits the first 1 048 576 rows of a load
+ * (min_insert_block_size_rows) as a part before the rest arrives, so a load cut after that
+ * leaves rows behind.
+ */
+let big: Promise<void> | undefined
+function bigTable(): Promise<void> {
+  big ??= (async () => {
+    await src.command('CREATE TABLE ls.big (d Date, id UInt64, s String) ENGINE = MergeTree PARTITION BY d ORDER BY id')
+    await src.command("INSERT INTO ls.big SELECT toDate('2024-03-01'), number, toString(number) FROM numbers(1500000)")
+  })()
+  return big
+}
+
 t.test('a connection reset during a partition load: the partition is dropped and loaded again, no row twice', async (t) => {
   const { createServer, connect } = await import('node:net')
   const { createHttpDriver } = await import('../../src/engine/clickhouse/http-driver.ts')
-  // One partition of 1.5 M rows: the server commits its first 1 048 576 rows (min_insert_block_size_rows)
-  // as a part before the rest arrives, so a load cut after that leaves rows behind.
-  await src.command('CREATE TABLE ls.big (d Date, id UInt64, s String) ENGINE = MergeTree PARTITION BY d ORDER BY id')
-  await src.command("INSERT INTO ls.big SELECT toDate('2024-03-01'), number, toString(number) FROM numbers(1500000)")
+  await bigTable()
   // A proxy in front of the server that resets the first connection once an INSERT has sent 24 MiB.
   let resets = 0
   const proxy = createServer((client) => {
@@ -104,4 +116,28 @@ t.test('a connection reset during a partition load: the partition is dropped and
   t.ok(report.ok, 'the restore checks pass')
   const [got, want] = [await tableDigests(src, ['reset_db']), await tableDigests(src, ['ls'])]
   t.same(got['reset_db.big'], want['ls.big'], 'rows and digest equal the source: the cut partition was loaded exactly once')
+})
+
+t.test('the server restarted during a restore: the loads wait for it, and every table is exact', async (t) => {
+  await bigTable()
+  const m = await backupClickHouse({ driver: src, repo, url: source.url, parallelism: 2, full: true })
+  let outage: Promise<void> | undefined
+  const lines: string[] = []
+  const logger = pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) })
+  const report = await restoreClickHouse({
+    driver: src, repo, manifest: m, parallelism: 2, logger,
+    selection: { tables: ['ls.big', 'ls.runs'], renames: new Map([['ls', 'restart_db']]) },
+    onProgress: (p) => {
+      // Killed while the 1.5 M-row partition and others are still loading; back after a second.
+      if (p.unitsDone === 3 && !outage) outage = source.kill().then(() => new Promise((r) => setTimeout(r, 1000))).then(() => source.restart())
+    },
+  })
+  await outage
+  t.ok(outage, 'the server was killed mid-restore')
+  const waits = lines.filter((l) => l.includes('its rows are removed and it is loaded again')).length
+  t.ok(waits >= 1, `loads waited for the server (${waits} warnings)`)
+  t.ok(report.ok, 'the restore checks pass')
+  const [got, want] = [await tableDigests(src, ['restart_db']), await tableDigests(src, ['ls'])]
+  t.same(got['restart_db.big'], want['ls.big'], 'the big partition loaded exactly once')
+  t.same(got['restart_db.runs'], want['ls.runs'], 'every partition of runs loaded exactly once')
 })

@@ -15,6 +15,7 @@
  * which partition may be partly loaded.
  */
 import type { Logger } from '../../log.ts'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { withSignal } from './signal-driver.ts'
 import { isTidemarkError, TidemarkError } from '../../errors.ts'
 import { forEachLimit } from '../parallel.ts'
@@ -30,7 +31,9 @@ import { planRestore, walkSteps, type PlannedTable, type RestorePlan, type Resto
 import type { RestoreStep } from './restore-order.ts'
 import { verifyTables, type TableCheck } from './restore-verify.ts'
 
-const LOAD_ATTEMPTS = 3
+/** How long a load keeps retrying while the server cannot be reached (a restart, a network blip): waits of 0.5, 1, 2, 4, 8, 8 … s. */
+const LOAD_RETRY_MS = 60_000
+const loadBackoffMs = (attempt: number) => Math.min(8000, 500 * 2 ** (attempt - 1))
 
 /** What a restore needs; `driver` talks to the target server. */
 export interface ClickHouseRestoreOptions {
@@ -87,19 +90,40 @@ export function undoSql(table: PlannedTable, o: ChObject, createdHere: boolean):
   return table.info.mergeTree ? `ALTER TABLE ${name} DROP PARTITION ID ${quoteString(o.partitionId)}` : `TRUNCATE TABLE ${name}`
 }
 
+/**
+ * Loads one object. When the server cannot be reached mid-load (a table created by this
+ * restore only), what the load may have written is removed (undoSql) and the load runs
+ * again, for up to LOAD_RETRY_MS; the removal itself waits for the server the same way.
+ * Any other failure, or a table that existed before, fails the load at once.
+ */
 async function loadObject(x: Exec, table: PlannedTable, o: ChObject): Promise<void> {
   const { driver, repo } = x.opts
   const undo = undoSql(table, o, !x.state.existing.has(`${table.info.database}.${table.info.name}`))
-  for (let attempt = 1; ; attempt++) {
+  const giveUpAt = Date.now() + LOAD_RETRY_MS
+  const unreachable = (err: unknown) => isTidemarkError(err, 'TM_ERR_CLICKHOUSE_UNREACHABLE')
+  let attempt = 0
+  const wait = async (err: unknown) => {
+    attempt++
+    const ms = loadBackoffMs(attempt)
+    if (undo === undefined || !unreachable(err) || Date.now() + ms > giveUpAt) throw partialLoad(err, table, o, undo !== undefined)
+    x.opts.logger?.warn({ err, table: `${table.info.database}.${table.info.name}`, partitionId: o.partitionId, attempt, retryInMs: ms }, 'ClickHouse could not be reached while loading a partition; its rows are removed and it is loaded again')
+    await sleep(ms, undefined, { signal: x.signal }).catch(() => x.signal?.throwIfAborted())
+  }
+  for (;;) {
     try {
       const body = await repo.readObject(o, { signal: x.signal })
       await driver.insertStream(insertSql(table, o), body, { settings: { insert_deduplicate: 0 }, signal: x.signal })
       return
     } catch (err) {
-      const retry = undo !== undefined && attempt < LOAD_ATTEMPTS && isTidemarkError(err, 'TM_ERR_CLICKHOUSE_UNREACHABLE')
-      if (!retry) throw partialLoad(err, table, o, undo !== undefined)
-      await new Promise((r) => setTimeout(r, 500 * attempt))
-      await driver.command(undo, { signal: x.signal })
+      await wait(err)
+    }
+    for (;;) {
+      try {
+        await driver.command(undo as string, { signal: x.signal })
+        break
+      } catch (err) {
+        await wait(err)
+      }
     }
   }
 }
