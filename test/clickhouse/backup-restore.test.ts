@@ -120,6 +120,15 @@ t.test('bad input: each a clear error, repository and target unchanged', async (
   await t.rejects(restoreClickHouse({ driver: dst, repo, manifest: first, parallelism: 1, selection: { tables: ['ls.nope'], renames: new Map([['ls', 'x']]) } }), {
     code: 'TM_ERR_RESTORE_UNKNOWN_TABLE', message: /"ls\.nope" names nothing in this backup; it holds .*ls\.runs/,
   })
+  // A view or materialized view without the tables it reads or writes, which the target lacks too.
+  await t.rejects(restoreClickHouse({ driver: dst, repo, manifest: first, parallelism: 1, selection: { tables: ['ls.v', 'ls.mv_agg'], renames: new Map([['ls', 'views_only']]) } }), {
+    code: 'TM_ERR_RESTORE_UNKNOWN_TABLE', message: /views_only\.mv_agg needs views_only\.agg, views_only\.runs; views_only\.v needs views_only\.runs\); nothing was changed/,
+  })
+  // The same views over tables the target has already: planned and restored.
+  const viewsOk = await restoreClickHouse({ driver: dst, repo, manifest: first, parallelism: 1, selection: { tables: ['ls.v'], renames: new Map([['ls', 'ls_copy']]) } })
+  t.same(viewsOk.created, ['ls_copy.v'], 'a view over a table the target has is restored')
+  t.equal((await tsv(dst, 'SELECT count() FROM ls_copy.v')).trim(), (await tsv(dst, 'SELECT uniqExact(project) FROM ls_copy.runs')).trim())
+  await dst.command('DROP TABLE ls_copy.v')
   await t.rejects(readClickHouseManifest(repo, '20200101T000000Z-ch-0000'), { code: 'TM_ERR_MANIFEST_NOT_FOUND', message: /no clickhouse backup with id/ })
   await t.rejects(readClickHouseManifest(repo, 'latest'), { code: 'TM_ERR_MANIFEST_NOT_FOUND', message: /not a backup id/ })
   const list = await listClickHouseBackups(repo)

@@ -21,7 +21,7 @@ import { combineDigests } from './manifest.ts'
 import { asPlannable, isClickHousePartsManifest, isPartObject, type ChPartObject, type ClickHousePartsManifest } from './parts-manifest.ts'
 import { checkDataPath } from './parts-shadow.ts'
 import type { ClickHouseRestoreOptions, RestoreReport } from './restore.ts'
-import { conflicts, inspectTarget, type TargetState } from './restore-preflight.ts'
+import { checkDependencies, conflicts, inspectTarget, type TargetState } from './restore-preflight.ts'
 import { planRestore, walkSteps, type PlannedTable, type RestorePlan } from './restore-plan.ts'
 import type { RestoreStep } from './restore-order.ts'
 import { judge, type TableCheck } from './restore-verify.ts'
@@ -176,6 +176,7 @@ export async function restoreClickHouseParts(opts: ClickHousePartsRestoreOptions
   const plan = planRestore(asPlannable(opts.manifest), opts.selection)
   const caps = await probeCapabilities(opts.driver)
   if (opts.manifest.objects.some(isPartObject)) checkPartFormat(plan.serverVersion, caps.version)
+  await checkDependencies(opts.driver, plan, opts.signal)
   const state = await inspectTarget(opts.driver, plan, opts.signal)
   const found = conflicts(plan, state)
   if (found.length > 0 && !opts.allowNonEmpty) {

@@ -3,8 +3,12 @@
  * the planned databases and objects exist already, how many rows the
  * existing tables hold, and which existing materialized views would receive
  * the restored rows a second time. `conflicts` (pure) turns that into the
- * reasons to refuse without --allow-non-empty.
+ * reasons to refuse without --allow-non-empty. `missingDependencies` refuses a
+ * view or materialized view whose source or target table is neither restored
+ * nor on the target (a --tables selection that left it out, or a backup taken
+ * with such a filter): its CREATE would fail after the data was loaded.
  */
+import { TidemarkError } from '../../errors.ts'
 import { tableKey } from './catalog.ts'
 import { discover } from './discovery.ts'
 import type { ClickHouseDriver } from './driver.ts'
@@ -67,4 +71,35 @@ export function conflicts(plan: RestorePlan, state: TargetState): Conflict[] {
     if (fed.length > 0) out.push({ table: mv, reason: `is a materialized view over ${fed.join(', ')}: it would receive the restored rows a second time` })
   }
   return out.sort((a, b) => (a.table < b.table ? -1 : 1))
+}
+
+/** The tables planned views and materialized views need that the plan does not restore (pure): view → tables. */
+export function unplannedDependencies(plan: RestorePlan): Map<string, string[]> {
+  const out = new Map<string, string[]>()
+  for (const [key, p] of plan.tables) {
+    if (p.info.kind !== 'view' && p.info.kind !== 'materialized-view') continue
+    const missing = p.info.dependsOn.filter((d) => d !== key && !plan.tables.has(d))
+    if (missing.length > 0) out.set(key, missing)
+  }
+  return out
+}
+
+/**
+ * Throws TM_ERR_RESTORE_UNKNOWN_TABLE, before anything is changed, when a planned view or
+ * materialized view reads or writes a table that is neither restored nor on the target.
+ */
+export async function checkDependencies(driver: ClickHouseDriver, plan: RestorePlan, signal?: AbortSignal): Promise<void> {
+  const wanted = unplannedDependencies(plan)
+  if (wanted.size === 0) return
+  const keys = [...new Set([...wanted.values()].flat())].sort()
+  const rows = await driver.queryRows<{ k: string }>("SELECT concat(database, '.', name) AS k FROM system.tables WHERE has({keys:Array(String)}, concat(database, '.', name))", { keys }, { signal })
+  const present = new Set(rows.map((r) => r.k))
+  const lacking = [...wanted].map(([view, deps]) => [view, deps.filter((d) => !present.has(d))] as const).filter(([, deps]) => deps.length > 0)
+  if (lacking.length === 0) return
+  const what = lacking.map(([view, deps]) => `${view} needs ${deps.join(', ')}`).join('; ')
+  throw new TidemarkError(
+    'TM_ERR_RESTORE_UNKNOWN_TABLE',
+    `views that need tables this restore does not bring and the target does not have (${what}); nothing was changed. Add those tables to --tables (with --rename-db they are renamed too), or restore them first`,
+    { details: { missing: Object.fromEntries(lacking) } },
+  )
 }

@@ -26,7 +26,7 @@ import type { ClickHouseDriver } from './driver.ts'
 import { measure } from './export-unit.ts'
 import type { ChObject, ClickHouseManifest } from './manifest.ts'
 import { qualified, quoteIdent, quoteString } from './names.ts'
-import { conflicts, inspectTarget, type TargetState } from './restore-preflight.ts'
+import { checkDependencies, conflicts, inspectTarget, type TargetState } from './restore-preflight.ts'
 import { planRestore, walkSteps, type PlannedTable, type RestorePlan, type RestoreSelection } from './restore-plan.ts'
 import type { RestoreStep } from './restore-order.ts'
 import { verifyTables, type TableCheck } from './restore-verify.ts'
@@ -211,6 +211,7 @@ async function restoreAll(opts: ClickHouseRestoreOptions): Promise<RestoreReport
   const started = Date.now()
   const plan = planRestore(opts.manifest, opts.selection)
   const caps = await probeCapabilities(opts.driver)
+  await checkDependencies(opts.driver, plan, opts.signal)
   const state = await inspectTarget(opts.driver, plan, opts.signal)
   const found = conflicts(plan, state)
   if (found.length > 0 && !opts.allowNonEmpty) throw refuse(found)
