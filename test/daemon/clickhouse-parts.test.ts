@@ -35,7 +35,8 @@ t.test('a daemon backup with method parts, restored through the daemon source in
   t.equal((b.details as { method: string }).method, 'clickhouse-parts', 'the backup used the parts method')
   t.same((await source$.catalog()).backups.map((x) => x.id), [b.id], 'listed for the planner like a logical backup')
 
-  await source$.checkTarget(b.id, target.url)
+  await t.rejects(source$.checkTarget(b.id, { url: target.url }), { code: 'TM_ERR_USAGE', message: /parts method: give targets\.clickhouse\.dataPath/ }, 'the target check asks for the data path')
+  await source$.checkTarget(b.id, { url: target.url, dataPath: join(target.dataDir, 'data') })
   await t.rejects(source$.restore({ ...run(), backupId: b.id, targetUrl: target.url }), { code: 'TM_ERR_CLICKHOUSE_DATA_PATH' }, 'without the target data path: refused')
   const r = await source$.restore({ ...run(), backupId: b.id, targetUrl: target.url, targetDataPath: join(target.dataDir, 'data') })
   t.equal(r.ok, true, 'row counts match the manifest')

@@ -71,7 +71,7 @@ export function testClickHouse(repo: Repository, clock: Clock, o: { hold?: Retur
       const ms = await Promise.all(ids.map((id) => repo.readManifest('clickhouse', id)))
       return { backups: ms.map((m) => ({ id: m.id, startedAt: m.startedAt, endedAt: m.endedAt })) }
     },
-    checkTarget: async (_id, url) => {
+    checkTarget: async (_id, { url }) => {
       o.calls?.checks.push(url)
       if (url.includes('occupied')) throw new TidemarkError('TM_ERR_RESTORE_TARGET_NOT_EMPTY', 'the ClickHouse target is not empty: db.runs holds 3 rows', { details: { conflicts: [{ table: 'db.runs', reason: 'holds 3 rows' }] } })
     },

@@ -13,7 +13,8 @@ import type { ClickHouseDriver } from '../clickhouse/driver.ts'
 import type { NameFilter } from '../clickhouse/filters.ts'
 import { createHttpDriver } from '../clickhouse/http-driver.ts'
 import { restoreClickHouse } from '../clickhouse/restore.ts'
-import { conflicts, inspectTarget } from '../clickhouse/restore-preflight.ts'
+import { checkDependencies, conflicts, inspectTarget } from '../clickhouse/restore-preflight.ts'
+import { checkDataPath } from '../clickhouse/parts-shadow.ts'
 import { planRestore } from '../clickhouse/restore-plan.ts'
 import { TidemarkError } from '../../errors.ts'
 import type { Repository } from '../repository/index.ts'
@@ -53,11 +54,16 @@ export function clickhouseSource(o: ClickHouseAdapterOptions): ClickHouseSource 
         return { id: m.id, startedAt: m.startedAt, endedAt: m.endedAt, bytes: m.stats.exportedStoredBytes, durationMs: m.stats.durationMs, details: { method: m.method, full: m.full, stats: m.stats } }
       }),
     catalog: async () => ({ backups: (await listClickHouseBackups(o.repo)).map((b) => ({ id: b.id, startedAt: b.startedAt, endedAt: b.endedAt })) }),
-    checkTarget: async (backupId, url, signal) => {
+    checkTarget: async (backupId, target, signal) => {
       const parts = await readPartsManifest(o.repo, backupId)
+      if (parts) {
+        if (target.dataPath === undefined) throw new TidemarkError('TM_ERR_USAGE', `backup ${backupId} was taken with the parts method: give targets.clickhouse.dataPath, the target server's data path as mounted where the daemon runs (or restore a logical backup where that disk cannot be reached); nothing was changed`)
+        await checkDataPath(target.dataPath, true)
+      }
       const manifest = parts ? asPlannable(parts) : await readClickHouseManifest(o.repo, backupId)
-      await withDriver(o.targetSettings(url), async (driver) => {
+      await withDriver(o.targetSettings(target.url), async (driver) => {
         const plan = planRestore(manifest)
+        await checkDependencies(driver, plan, signal)
         const found = conflicts(plan, await inspectTarget(driver, plan, signal))
         if (found.length === 0) return
         const list = found.slice(0, 10).map((c) => `${c.table} ${c.reason}`).join('; ')

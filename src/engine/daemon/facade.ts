@@ -42,8 +42,12 @@ export interface StoreRestoreOutcome {
 export interface ClickHouseSource {
   backup(o: RunOptions & { full: boolean }): Promise<BackupOutcome>
   catalog(): Promise<ClickHouseCatalog>
-  /** Throws TM_ERR_RESTORE_TARGET_NOT_EMPTY (details: what is there) when the target holds what the backup would write; reads only. */
-  checkTarget(backupId: string, targetUrl: string, signal?: AbortSignal): Promise<void>
+  /**
+   * Reads only. Throws TM_ERR_RESTORE_TARGET_NOT_EMPTY (details: what is there) when the target holds what the
+   * backup would write, TM_ERR_RESTORE_UNKNOWN_TABLE when a view would lack its tables, and for a parts backup
+   * TM_ERR_USAGE without `dataPath` or TM_ERR_CLICKHOUSE_DATA_PATH when it cannot be written.
+   */
+  checkTarget(backupId: string, target: { url: string; dataPath?: string | undefined }, signal?: AbortSignal): Promise<void>
   /** Restores `backupId` into the server at `targetUrl` and checks every table's rows against the manifest. */
   restore(o: RunOptions & { backupId: string; targetUrl: string; targetDataPath?: string | undefined }): Promise<StoreRestoreOutcome>
   /** Rejects when the configured server does not answer. */

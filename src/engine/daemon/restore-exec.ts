@@ -50,7 +50,7 @@ export async function checkTargets(plan: Plan, targets: RestoreTargets, deps: Pi
   if (plan.clickhouse) {
     if (!deps.clickhouse) throw new TidemarkError('TM_ERR_STORE_NOT_CONFIGURED', 'ClickHouse is not configured in this daemon')
     if (!targets.clickhouse) throw new TidemarkError('TM_ERR_USAGE', 'the plan restores ClickHouse: give targets.clickhouse.url')
-    await deps.clickhouse.checkTarget(plan.clickhouse.backupId, targets.clickhouse.url, signal)
+    await deps.clickhouse.checkTarget(plan.clickhouse.backupId, targets.clickhouse, signal)
   }
 }
 
