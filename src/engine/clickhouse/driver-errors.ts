@@ -32,14 +32,14 @@ function errCode(err: unknown): string | undefined {
 }
 
 /**
- * A socket's own failure (the connection reset or closed under a write or read). The HTTP
- * client destroys a request's body stream with it, so it can reach the body's listeners
- * although the body itself did not fail.
+ * A connection's failure (reset, hang-up, closed under a write or read). The HTTP client
+ * destroys a request's body stream with it, so it can reach the body's listeners although
+ * the body itself did not fail. (A repository source reports its own failures as catalog
+ * errors; were one a raw socket error, treating it as the connection's only means a retry.)
  */
 export function isSocketError(err: unknown): boolean {
-  const syscall = (err as { syscall?: unknown } | null)?.syscall
   const code = errCode(err)
-  return typeof syscall === 'string' && code !== undefined && NETWORK_CODES.has(code)
+  return code !== undefined && NETWORK_CODES.has(code)
 }
 
 function isNetworkError(err: unknown, message: string): boolean {
