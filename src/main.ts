@@ -12,8 +12,14 @@ import { join } from 'node:path'
 // per user: wal-fetch runs as the database server's user, which cannot use root's cache,
 // and it is started once per WAL segment, so its start-up time is recovery time.
 enableCompileCache(process.env.NODE_COMPILE_CACHE ?? join(tmpdir(), `tidemark-compile-cache-${process.getuid?.() ?? 'user'}`))
+const argv = process.argv.slice(2)
+if (argv.includes('wal-fetch')) {
+  // A WAL file read ahead by an earlier call: taken without loading the command line.
+  const { walFetchFastPath } = await import('./cli/wal-fetch-fast.ts')
+  if (await walFetchFastPath(argv, process.cwd())) process.exit(0)
+}
 const { runCli } = await import('./cli/run.ts')
 
-const code = await runCli(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() })
+const code = await runCli(argv, { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() })
 // Explicit exit: a client library's idle keep-alive socket must not hold a finished command open.
 process.exit(code)
