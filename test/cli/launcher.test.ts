@@ -1,4 +1,4 @@
-import { chmod, copyFile, mkdir, readFile, symlink, writeFile } from 'node:fs/promises'
+import { chmod, copyFile, mkdir, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
 import { removeTempDir, tempDir } from '../harness/proc.ts'
@@ -50,4 +50,22 @@ t.test('without Node 24 it exits 1 and says what is needed', async (t) => {
   t.equal(r.code, 1)
   t.match(r.stderr, 'Node.js 24 or newer is needed (found: v20.0.0)')
   t.equal(r.stdout, '')
+})
+
+t.test('the compile cache: a private directory per user, never one others can write to', async (t) => {
+  const dir = await tempDir()
+  t.teardown(() => removeTempDir(dir))
+  const uid = process.getuid?.() ?? 0
+  const fresh = join(dir, 'fresh')
+  await mkdir(fresh)
+  t.equal((await tidemark(['--version'], { env: { TMPDIR: fresh } })).code, 0)
+  const cache = join(fresh, `tidemark-compile-cache-${uid}`)
+  t.equal((await stat(cache)).mode & 0o777, 0o700, 'created for this user only')
+  t.ok((await readdir(cache)).length > 0, 'and filled')
+  const open = join(dir, 'open')
+  await mkdir(join(open, `tidemark-compile-cache-${uid}`), { recursive: true })
+  await chmod(join(open, `tidemark-compile-cache-${uid}`), 0o777)
+  const r = await tidemark(['--version'], { env: { TMPDIR: open } })
+  t.equal(r.code, 0, 'runs without a cache')
+  t.same(await readdir(join(open, `tidemark-compile-cache-${uid}`)), [], 'a directory others can write to is not used')
 })
