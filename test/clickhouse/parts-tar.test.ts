@@ -2,7 +2,7 @@ import t from 'tap'
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
-import { packPart, unpackPart } from '../../src/engine/clickhouse/parts-tar.ts'
+import { PartReader, unpackPart } from '../../src/engine/clickhouse/parts-tar.ts'
 import { removeTempDir, tempDir } from '../harness/proc.ts'
 
 const root = await tempDir('tidemark-ptar-')
@@ -13,9 +13,21 @@ await writeFile(join(src, 'checksums.txt'), 'abc')
 await writeFile(join(src, 'empty.bin'), '')
 await writeFile(join(src, 'x.bin'), Buffer.alloc(100_000, 7))
 await writeFile(join(src, 'sub dir', 'n%1.mrk'), 'nested')
-const packed = async () => {
+/** The part stream as the backup reads it: PartReader, `size` bytes per read. */
+const packed = async (size = 1 << 20) => {
+  const reader = await PartReader.open(src)
   const chunks: Buffer[] = []
-  for await (const c of packPart(src)) chunks.push(c as Buffer)
+  try {
+    for (let position = 0; ; ) {
+      const buf = new Uint8Array(size)
+      const { bytesRead } = await reader.read(buf, 0, size, position)
+      chunks.push(Buffer.from(buf.subarray(0, bytesRead)))
+      position += bytesRead
+      if (bytesRead < size) break
+    }
+  } finally {
+    await reader.close()
+  }
   return Buffer.concat(chunks)
 }
 // Tiny chunks: headers and file bytes split at every possible place.
@@ -39,6 +51,17 @@ t.test('round trip, whatever the chunking', async (t) => {
     t.equal((await readFile(join(out, 'empty.bin'))).length, 0)
   }
   t.same((await readdir(join(root, 'out7'))).sort(), ['checksums.txt', 'empty.bin', 'sub dir', 'x.bin'])
+})
+
+t.test('the stream format (FORMAT.md, "ClickHouse parts"), whatever the read size', async (t) => {
+  const expected = Buffer.concat([
+    Buffer.from('TMPART1 3 checksums.txt\nabc'),
+    Buffer.from('TMPART1 0 empty.bin\n'),
+    Buffer.from('TMPART1 6 sub%20dir%2Fn%251.mrk\nnested'),
+    Buffer.from('TMPART1 100000 x.bin\n'), Buffer.alloc(100_000, 7),
+    Buffer.from('TMPART1 END 4\n'),
+  ])
+  for (const size of [13, 4096, 1 << 20]) t.same(await packed(size), expected, `${size}-byte reads`)
 })
 
 t.test('malformed streams are refused', async (t) => {

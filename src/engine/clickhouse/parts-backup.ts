@@ -24,7 +24,7 @@ import { exportUnit, measure, type ExportContext } from './export-unit.ts'
 import { JournalWriter } from './journal.ts'
 import { CH_PARTS_METHOD, isPartObject, partitionOfPart, partKey, type ChPartObject, type ClickHousePartsManifest } from './parts-manifest.ts'
 import { checkDataPath, foreignDataPath, freezeTable, frozenParts, frozenTableDir, removeShadow } from './parts-shadow.ts'
-import { packPart } from './parts-tar.ts'
+import { PartReader } from './parts-tar.ts'
 import { tableIdentities } from './table-identity.ts'
 
 /** A parts backup needs what a logical one needs, plus the server's data path as mounted here. */
@@ -92,7 +92,7 @@ async function storePart(run: Run, f: FrozenPart): Promise<void> {
     run.outcomes.push({ object: { ...earlier, tableIdentity: f.identity }, how: 'reused' })
     return
   }
-  const { reused: _reused, ...stored } = await repo.writeObject(key, () => packPart(f.dir), { signal: run.signal })
+  const { reused: _reused, ...stored } = await repo.writeObject(key, () => PartReader.open(f.dir), { signal: run.signal })
   const object: ChPartObject = {
     ...stored,
     database: f.table.database,

@@ -6,9 +6,8 @@
  * chunks, so memory stays flat whatever the part's size. The repository
  * pipeline checksums the whole stream; this format only has to be unambiguous.
  */
-import { mkdir, open, readdir } from 'node:fs/promises'
+import { mkdir, open, readdir, type FileHandle } from 'node:fs/promises'
 import { dirname, join, relative, sep } from 'node:path'
-import { Readable } from 'node:stream'
 import { TidemarkError } from '../../errors.ts'
 
 const MAGIC = 'TMPART1'
@@ -25,44 +24,84 @@ async function listFiles(dir: string, root = dir): Promise<string[]> {
   return out.sort()
 }
 
-const READ_SIZE = 1 << 20
+/**
+ * The stream of the part directory `dir` in the format above, read straight into the
+ * caller's buffers (the pipeline's chunk buffers): no buffer per read and no copy in
+ * between. Reads must follow one another (a ChunkReader); close() releases the open file.
+ */
+export class PartReader {
+  readonly #dir: string
+  readonly #files: string[]
+  #next = 0
+  #file: { fh: FileHandle; path: string; size: number; sent: number } | undefined
+  #pending: Buffer = Buffer.alloc(0)
+  #ended = false
+  #position = 0
 
-/** One file's bytes in pieces of at most READ_SIZE; a FileHandle per file (createReadStream costs far more per small file, and parts are mostly small files). */
-async function* fileChunks(path: string): AsyncGenerator<Buffer> {
-  const fh = await open(path, 'r')
-  try {
+  private constructor(dir: string, files: string[]) {
+    this.#dir = dir
+    this.#files = files
+  }
+
+  static async open(dir: string): Promise<PartReader> {
+    return new PartReader(dir, await listFiles(dir))
+  }
+
+  async read(buffer: Uint8Array<ArrayBuffer>, offset: number, length: number, position: number): Promise<{ bytesRead: number }> {
+    if (position !== this.#position) throw new TidemarkError('TM_ERR_INTERNAL', `a part is read in order: asked for byte ${position}, at ${this.#position}`)
+    let n = 0
+    while (n < length) {
+      if (this.#pending.length > 0) {
+        const k = Math.min(this.#pending.length, length - n)
+        buffer.set(this.#pending.subarray(0, k), offset + n)
+        this.#pending = this.#pending.subarray(k)
+        n += k
+        continue
+      }
+      const f = this.#file
+      if (f) {
+        const want = Math.min(length - n, f.size - f.sent)
+        const { bytesRead } = await f.fh.read(buffer, offset + n, want, f.sent)
+        // Frozen files are hard links that ClickHouse never rewrites; a short read means something else touched them.
+        if (bytesRead === 0) throw new TidemarkError('TM_ERR_INTEGRITY', `part file ${f.path} shrank while it was read (${f.size} → ${f.sent} bytes)`)
+        f.sent += bytesRead
+        n += bytesRead
+        if (f.sent === f.size) await this.#closeFile()
+        continue
+      }
+      if (!(await this.#openNext())) break
+    }
+    this.#position += n
+    return { bytesRead: n }
+  }
+
+  /** Queues the next file's header (and opens it), or the end line; false when all was read. */
+  async #openNext(): Promise<boolean> {
+    if (this.#next === this.#files.length) {
+      if (this.#ended) return false
+      this.#ended = true
+      this.#pending = Buffer.from(`${MAGIC} END ${this.#files.length}\n`)
+      return true
+    }
+    const name = this.#files[this.#next++] as string
+    const path = join(this.#dir, name)
+    const fh = await open(path, 'r')
     const { size } = await fh.stat()
-    yield Buffer.from(`${MAGIC} ${size} `)
-    let sent = 0
-    while (sent < size) {
-      const buf = Buffer.allocUnsafe(Math.min(READ_SIZE, size - sent))
-      const { bytesRead } = await fh.read(buf, 0, buf.length, sent)
-      // Frozen files are hard links that ClickHouse never rewrites; a short read means something else touched them.
-      if (bytesRead === 0) throw new TidemarkError('TM_ERR_INTEGRITY', `part file ${path} shrank while it was read (${size} → ${sent} bytes)`)
-      sent += bytesRead
-      yield bytesRead === buf.length ? buf : buf.subarray(0, bytesRead)
-    }
-  } finally {
-    await fh.close()
+    this.#pending = Buffer.from(`${MAGIC} ${size} ${encodeURIComponent(name)}\n`)
+    this.#file = { fh, path, size, sent: 0 }
+    if (size === 0) await this.#closeFile()
+    return true
   }
-}
 
-async function* partChunks(dir: string): AsyncGenerator<Buffer> {
-  const files = await listFiles(dir)
-  for (const name of files) {
-    let first = true
-    for await (const chunk of fileChunks(join(dir, name))) {
-      // The size comes from the open file's stat; the name completes the header line.
-      yield first ? Buffer.concat([chunk, Buffer.from(`${encodeURIComponent(name)}\n`)]) : chunk
-      first = false
-    }
+  async #closeFile(): Promise<void> {
+    const f = this.#file
+    this.#file = undefined
+    await f?.fh.close()
   }
-  yield Buffer.from(`${MAGIC} END ${files.length}\n`)
-}
 
-/** A stream of the part directory `dir` in the format above. */
-export function packPart(dir: string): Readable {
-  return Readable.from(partChunks(dir), { objectMode: false })
+  async close(): Promise<void> {
+    await this.#closeFile()
+  }
 }
 
 /** Rejects a name that would leave the target directory. */

@@ -1,8 +1,7 @@
-import type { FileHandle } from 'node:fs/promises'
 import { Readable } from 'node:stream'
 import { asTidemarkError } from '../../errors.ts'
 import { cutChunks, sharedRecycler, type Chunk } from './chunker.ts'
-import { cutFileChunks } from './filechunks.ts'
+import { cutFileChunks, type ChunkReader } from './filechunks.ts'
 import { DEFAULT_CHUNK_SIZE, DEFAULT_LEVEL, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, defaultMaxInFlight, intOption, sealOptions } from './limits.ts'
 import { orderedMap } from './ordered.ts'
 import { Outlet } from './outlet.ts'
@@ -67,13 +66,13 @@ function encodeConfig(opts: EncodeOptions): EncodeConfig {
   }
 }
 
-/** Raw bytes to encode: a stream of any length, or an open file read from offset 0 to its end. */
-export type Source = Readable | FileHandle
+/** Raw bytes to encode: a stream of any length, or an open file (or a ChunkReader) read from offset 0 to its end. */
+export type Source = Readable | ChunkReader
 
 /**
  * Turns `source` (raw bytes of any length) into the stored form: one independent zstd frame per
  * chunk, each sealed with AES-256-GCM when a key is given (layout in seal.ts). A stream source
- * is owned from here on: read to its end or destroyed. A FileHandle stays the caller's to close
+ * is owned from here on: read to its end or destroyed. A FileHandle (ChunkReader) stays the caller's to close
  * once `done` settles; it is the cheaper source (read straight into chunk buffers). Option errors
  * throw TM_ERR_USAGE synchronously; a source error, a worker failure or an abort destroys
  * `stream` with that error.

@@ -1,8 +1,16 @@
-import type { FileHandle } from 'node:fs/promises'
 import type { BufferRecycler, Chunk } from './chunker.ts'
 
+/**
+ * What cutFileChunks reads from: a FileHandle, or anything that reads like one (for example
+ * a ClickHouse part's files with their headers). Reads are asked for at increasing positions,
+ * each starting where the previous one ended; fewer bytes than asked only at the end.
+ */
+export interface ChunkReader {
+  read(buffer: Uint8Array<ArrayBuffer>, offset: number, length: number, position: number): Promise<{ bytesRead: number }>
+}
+
 /** Reads up to `into.length` bytes at `position`; fewer only at the end of the file. */
-async function fill(file: FileHandle, into: Uint8Array<ArrayBuffer>, position: number): Promise<number> {
+async function fill(file: ChunkReader, into: Uint8Array<ArrayBuffer>, position: number): Promise<number> {
   let filled = 0
   while (filled < into.length) {
     const { bytesRead } = await file.read(into, filled, into.length - filled, position + filled)
@@ -18,7 +26,7 @@ async function fill(file: FileHandle, into: Uint8Array<ArrayBuffer>, position: n
  * reads: the handle's own file position is neither used nor moved. Stops at the end of the file
  * as it is when reached. `stopped` is checked between reads.
  */
-export async function* cutFileChunks(file: FileHandle, chunkSize: number, buffers: BufferRecycler, stopped: AbortSignal): AsyncGenerator<Chunk> {
+export async function* cutFileChunks(file: ChunkReader, chunkSize: number, buffers: BufferRecycler, stopped: AbortSignal): AsyncGenerator<Chunk> {
   let index = 0
   let position = 0
   let held: Uint8Array<ArrayBuffer> | undefined

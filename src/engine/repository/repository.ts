@@ -7,7 +7,7 @@ import { Readable } from 'node:stream'
 import { TidemarkError } from '../../errors.ts'
 import { listAll, type Sink } from '../../sinks/sink.ts'
 import type { Clock } from '../clock.ts'
-import { decode, encode, type PipelinePool } from '../pipeline/index.ts'
+import { decode, encode, type ChunkReader, type PipelinePool } from '../pipeline/index.ts'
 import {
   JOURNAL_PREFIX,
   MANIFEST_PREFIX,
@@ -51,7 +51,17 @@ export interface RepoInfo {
 }
 
 /** A data source: a stream, or a function that opens one (lets a retry or a reuse skip the work). */
-export type ObjectSource = Readable | (() => Readable | Promise<Readable>)
+/**
+ * What writeObject reads: a stream, or a reader that fills chunk buffers itself (fewer copies
+ * and no per-read buffers; closed by writeObject once the object is written or has failed),
+ * or a function giving either, called only when the object is actually written.
+ */
+export type ObjectSource = Readable | ClosableReader | (() => Readable | ClosableReader | Promise<Readable | ClosableReader>)
+
+/** A ChunkReader that holds resources until closed. */
+export interface ClosableReader extends ChunkReader {
+  close(): Promise<void>
+}
 
 export class Repository {
   readonly sink: Sink
@@ -120,7 +130,9 @@ export class Repository {
       objectId: key,
       signal: opts.signal,
     })
-    const [put, result] = await Promise.all([this.sink.put(key, stream, { signal: opts.signal }), done])
+    const written = Promise.all([this.sink.put(key, stream, { signal: opts.signal }), done])
+    // A reader is closed once the pipeline has stopped reading it, whatever the outcome.
+    const [put, result] = input instanceof Readable ? await written : await written.finally(() => done.then(() => undefined, () => undefined).then(() => input.close()))
     if (put.size !== result.storedBytes) {
       throw new TidemarkError('TM_ERR_INTEGRITY', `object ${key}: the sink stored ${put.size} bytes but the pipeline produced ${result.storedBytes}`)
     }
