@@ -9,8 +9,8 @@ import { writeFile } from 'node:fs/promises'
 import t from 'tap'
 import { stringify } from 'yaml'
 import { startClickHouse } from '../harness/clickhouse.ts'
-import { captureOutput, freePort, removeTempDir, spawnServer, stopProcess, tempDir, waitFor } from '../harness/proc.ts'
-import { BIN, cleanEnv } from '../cli/run.ts'
+import { freePort, removeTempDir, tempDir, waitFor } from '../harness/proc.ts'
+import { startDaemon } from './process.ts'
 import { driverFor, tableDigests } from '../clickhouse/backup-helpers.ts'
 
 const ADMIN = 'parts-admin-token-9d1e'
@@ -35,14 +35,7 @@ t.test('parts backup and restore through the HTTP API', async (t) => {
     api: { host: '127.0.0.1', port, adminToken: ADMIN },
     log: { level: 'info' },
   }))
-  const daemon = spawnServer(BIN, ['daemon', '--config', cfg], { cwd: root, env: cleanEnv() })
-  t.teardown(() => stopProcess(daemon, 15_000))
-  const output = captureOutput(daemon, 256 * 1024)
-  await waitFor('the daemon to be up', async () => output().includes('tidemark daemon up'), 60_000)
-  const api = async (path: string, body?: unknown) => {
-    const res = await fetch(`http://127.0.0.1:${port}${path}`, body === undefined ? { headers: { authorization: `Bearer ${ADMIN}` } } : { method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) })
-    return { status: res.status, body: (await res.json()) as Record<string, any> } // eslint-disable-line @typescript-eslint/no-explicit-any
-  }
+  const { api } = await startDaemon(t, { cfg, cwd: root, port, token: ADMIN })
   type Job = { state: string; error?: { code: string; message: string }; result?: Record<string, any> } // eslint-disable-line @typescript-eslint/no-explicit-any
   const ended = (id: string) => waitFor(`job ${id} to end`, async () => {
     const j = (await api(`/v1/jobs/${id}`)).body.job as Job

@@ -21,8 +21,8 @@ import t from 'tap'
 import { stringify } from 'yaml'
 import { startClickHouse } from '../harness/clickhouse.ts'
 import { PG_BIN, serverTempDir, startPostgres } from '../harness/postgres.ts'
-import { captureOutput, freePort, removeTempDir, spawnServer, stopProcess, waitFor } from '../harness/proc.ts'
-import { BIN, cleanEnv } from '../cli/run.ts'
+import { freePort, removeTempDir, waitFor } from '../harness/proc.ts'
+import { startDaemon } from './process.ts'
 import { psql, rows } from '../../src/engine/postgres/psql.ts'
 import { commitsOf } from '../postgres/archive-helpers.ts'
 
@@ -75,14 +75,7 @@ t.test('daemon end to end: schedules, dry-run plan, time-aligned restore into fr
     },
     log: { level: 'info' },
   }), { mode: 0o644 })
-  const daemon = spawnServer('env', ['-u', 'NODE_OPTIONS', BIN, 'daemon', '--config', cfg], { cwd: root, env: cleanEnv() })
-  t.teardown(() => stopProcess(daemon, 15_000))
-  const output = captureOutput(daemon, 256 * 1024)
-  await waitFor('the daemon to be up', async () => output().includes('tidemark daemon up'), 60_000)
-  const api = async (path: string, body?: unknown) => {
-    const res = await fetch(`http://127.0.0.1:${port}${path}`, body === undefined ? { headers: { authorization: `Bearer ${ADMIN}` } } : { method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) })
-    return { status: res.status, body: (await res.json()) as Record<string, any> } // eslint-disable-line @typescript-eslint/no-explicit-any
-  }
+  const { api } = await startDaemon(t, { cfg, cwd: root, port, token: ADMIN })
 
   // The writer: a project in PostgreSQL, then its runs in ClickHouse.
   let writing = true
