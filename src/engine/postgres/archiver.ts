@@ -235,7 +235,7 @@ export class WalArchiver extends EventEmitter {
       removed.push(c.name)
     }
     if (removed.length > 0) this.#log.warn({ removed }, 'the server no longer has the WAL after these stored segments; their local copies were removed so that pg_receivewal starts from the slot')
-    if (!open && removed.length === 0) this.#log.warn({ files: names }, 'pg_receivewal asks for WAL the server has removed, and nothing in the WAL directory could be set aside yet (completed segments not yet stored are waited for)')
+    if (!open && removed.length === 0) this.#log.warn({ files: names }, 'pg_receivewal asks for WAL the server has removed, and nothing in the WAL directory points it there (completed segments not stored yet are waited for); the slot is checked next')
   }
 
   /**

@@ -50,11 +50,10 @@ export interface RepoInfo {
   manifests: Record<string, number>
 }
 
-/** A data source: a stream, or a function that opens one (lets a retry or a reuse skip the work). */
 /**
  * What writeObject reads: a stream, or a reader that fills chunk buffers itself (fewer copies
  * and no per-read buffers; closed by writeObject once the object is written or has failed),
- * or a function giving either, called only when the object is actually written.
+ * or a function giving either, called only when the object is actually written (so a reuse skips the work).
  */
 export type ObjectSource = Readable | ClosableReader | (() => Readable | ClosableReader | Promise<Readable | ClosableReader>)
 
