@@ -14,7 +14,9 @@
  * Works on ClickHouse 18.16 (no repeat(), no DateTime64, no
  * randomPrintableASCII). Deterministic except for the UUIDs.
  */
+import type { ClickHouseServer } from '../test/harness/clickhouse.ts'
 import { prng } from './gen-clickhouse-like.ts'
+import { shellQuote } from './timed.ts'
 
 const VOCABULARY = 3000
 
@@ -87,4 +89,22 @@ export async function loadDataset(query: (sql: string) => Promise<unknown>, days
     await query(insertRuns(d, perDay / 2, d * perDay + perDay / 2))
   }
   await query(insertFeedback(perDay * 2, days))
+}
+
+/** What both ClickHouse benchmarks run against. */
+export interface Bench {
+  dir: string
+  source: ClickHouseServer
+  target: ClickHouseServer
+  env: NodeJS.ProcessEnv
+  /** Storage tables of database ls (names, unquoted). */
+  tables: string[]
+  /** Pids of both servers, whose CPU is counted with every measurement. */
+  servers: number[]
+}
+
+/** A `curl` command line that sends `query` to a server in the URL (a GET: add a body, even `--data-binary ''`, for a statement that writes); credentials in a header. */
+export function curl(ch: ClickHouseServer, query: string): string {
+  const auth = Buffer.from(`${ch.user}:${ch.password}`).toString('base64')
+  return `curl -sS --fail -H ${shellQuote(`Authorization: Basic ${auth}`)} ${shellQuote(`${ch.url}/?query=${encodeURIComponent(query)}`)}`
 }

@@ -15,14 +15,14 @@
  * Every tidemark side is the real CLI under `/usr/bin/time -v`; CPU of the
  * measured process and of both servers is recorded besides wall time.
  */
-import { spawn } from 'node:child_process'
-import { appendFile, mkdtemp, readFile, rm } from 'node:fs/promises'
+import { appendFile, mkdtemp, rm } from 'node:fs/promises'
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import { startClickHouse, type ClickHouseServer } from '../test/harness/clickhouse.ts'
-import { insertRuns, loadDataset } from './clickhouse-data.ts'
+import { curl, insertRuns, loadDataset, type Bench } from './clickhouse-data.ts'
+import { measure, median, secs, serverPids, shellQuote as q, type Measured } from './timed.ts'
 
 const BIN = new URL('../bin/tidemark', import.meta.url).pathname
 const { values: args } = parseArgs({
@@ -35,79 +35,16 @@ const { values: args } = parseArgs({
   },
 })
 
-interface Measured {
-  wallMs: number
-  cpuMs: number
-  serverCpuMs: number
-  stdout: string
-}
-
-let SERVER_PIDS: number[] = []
-
-async function serverCpu(): Promise<number> {
-  let ticks = 0
-  for (const pid of SERVER_PIDS) {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '')
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    ticks += Number(f[11] ?? 0) + Number(f[12] ?? 0)
-  }
-  return ticks * 10
-}
-
-async function serverPids(dirs: string[]): Promise<number[]> {
-  const { readdir } = await import('node:fs/promises')
-  const pids: number[] = []
-  for (const e of await readdir('/proc')) {
-    if (!/^\d+$/.test(e)) continue
-    const cmd = await readFile(`/proc/${e}/cmdline`, 'utf8').catch(() => '')
-    if (dirs.some((d) => cmd.includes(join(d, 'config.xml')))) pids.push(Number(e))
-  }
-  return pids
-}
-
-/** Runs `argv` under `/usr/bin/time -v`. */
-async function measure(argv: string[], env: NodeJS.ProcessEnv, scratch: string): Promise<Measured> {
-  const timeFile = join(scratch, 'time.txt')
-  const s0 = await serverCpu()
-  const start = performance.now()
-  const proc = spawn('/usr/bin/time', ['-v', '-o', timeFile, ...argv], { stdio: ['ignore', 'pipe', 'inherit'], env })
-  let stdout = ''
-  proc.stdout.on('data', (b: Buffer) => (stdout += b.toString()))
-  const code = await new Promise<number | null>((resolve) => proc.on('exit', resolve))
-  const wallMs = performance.now() - start
-  const serverCpuMs = (await serverCpu()) - s0
-  if (code !== 0) throw new Error(`${argv.join(' ')} exited with ${code}: ${stdout.slice(0, 2000)}`)
-  const report = await readFile(timeFile, 'utf8')
-  const field = (name: string) => Number(new RegExp(`${name}: ([\\d.]+)`).exec(report)?.[1])
-  return { wallMs, serverCpuMs, cpuMs: (field('User time \\(seconds\\)') + field('System time \\(seconds\\)')) * 1000, stdout }
-}
-
-const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number
-const secs = (ms: number) => (ms / 1000).toFixed(2)
-
-interface Bench {
-  dir: string
-  source: ClickHouseServer
-  target: ClickHouseServer
-  env: NodeJS.ProcessEnv
-  tables: string[]
-}
-
-function curl(ch: ClickHouseServer, query: string): string {
-  const auth = Buffer.from(`${ch.user}:${ch.password}`).toString('base64')
-  return `curl -sS --fail -H ${q(`Authorization: Basic ${auth}`)} --data-binary ${q(query)} ${q(ch.url)}`
-}
 
 /** Baseline (b): FREEZE every MergeTree table, `tar -c shadow/<name> | zstd -3 > file`, remove the shadow directory. */
 function baselineFreezeTar(b: Bench): Promise<Measured> {
   const data = join(b.source.dataDir, 'data')
-  const freezes = b.tables.map((t) => curl(b.source, `ALTER TABLE ls.\`${t}\` FREEZE WITH NAME 'bench'`)).join(' && ')
+  const freezes = b.tables.map((t) => `${curl(b.source, `ALTER TABLE ls.\`${t}\` FREEZE WITH NAME 'bench'`)} --data-binary ''`).join(' && ')
   const script = `${freezes} && tar -C ${q(data)} -c shadow/bench | zstd -3 -q -f -o ${q(join(b.dir, 'base.tar.zst'))} && rm -rf ${q(join(data, 'shadow', 'bench'))}`
-  return measure(['bash', '-o', 'pipefail', '-c', script], process.env, b.dir)
+  return measure(['bash', '-o', 'pipefail', '-c', script], process.env, b.dir, b.servers)
 }
 
-const tm = (b: Bench, repo: string, argv: string[], env: NodeJS.ProcessEnv = b.env) => measure([BIN, ...argv, '--repo', repo, '--json'], env, b.dir)
+const tm = (b: Bench, repo: string, argv: string[], env: NodeJS.ProcessEnv = b.env) => measure([BIN, ...argv, '--repo', repo, '--json'], env, b.dir, b.servers)
 
 async function freshRepo(b: Bench, name: string): Promise<string> {
   await rm(join(b.dir, name), { recursive: true, force: true })
@@ -197,9 +134,9 @@ async function main(): Promise<void> {
       PATH: process.env.PATH, HOME: process.env.HOME, NODE_COMPILE_CACHE: join(dir, 'compile-cache'),
       CLICKHOUSE_HOST: '127.0.0.1', CLICKHOUSE_PORT: String(source.httpPort), CLICKHOUSE_USER: source.user, CLICKHOUSE_PASSWORD: source.password, TIDEMARK_LOG_LEVEL: 'warn',
     }
-    SERVER_PIDS = await serverPids([source.dataDir, target.dataDir])
-    await measure([BIN, 'version'], env, dir)
-    const section = report(await rounds({ dir, source, target, env, tables }))
+    const servers = await serverPids([source.dataDir, target.dataDir])
+    await measure([BIN, 'version'], env, dir, servers)
+    const section = report(await rounds({ dir, source, target, env, tables, servers }))
     console.log(section)
     if (!args['no-record']) await appendFile(new URL('./RESULTS.md', import.meta.url), section)
   } finally {

@@ -25,18 +25,17 @@
  * warm Node compile cache as the daemon would have. Appends the medians to
  * bench/RESULTS.md, stops the servers and deletes its temporary data.
  */
-import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { appendFile, mkdtemp, readFile, rm, stat } from 'node:fs/promises'
+import { appendFile, mkdtemp, rm, stat } from 'node:fs/promises'
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import { startClickHouse, type ClickHouseServer } from '../test/harness/clickhouse.ts'
-import { insertRuns, loadDataset } from './clickhouse-data.ts'
+import { curl, insertRuns, loadDataset, type Bench } from './clickhouse-data.ts'
+import { TIME, measure, median, secs, serverPids, shellQuote, type Measured } from './timed.ts'
 
 const MIB = 1024 * 1024
-const TIME = '/usr/bin/time'
 const BIN = new URL('../bin/tidemark', import.meta.url).pathname
 
 const { values: args } = parseArgs({
@@ -51,88 +50,17 @@ const { values: args } = parseArgs({
   },
 })
 
-/** One timed process. */
-interface Measured {
-  wallMs: number
-  /** User + system CPU of the measured process (and its children). */
-  cpuMs: number
-  /** CPU of both ClickHouse servers during the measurement: with cpuMs, the whole work, independent of other load on the machine. */
-  serverCpuMs: number
-  rssMiB: number
-  stdout: string
-}
-
-/** Pids of the clickhouse-servers whose config files are in `dirs` (found through /proc). */
-async function serverPids(dirs: string[]): Promise<number[]> {
-  const { readdir } = await import('node:fs/promises')
-  const pids: number[] = []
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue
-    const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '')
-    if (dirs.some((d) => cmdline.includes(join(d, 'config.xml')))) pids.push(Number(entry))
-  }
-  return pids
-}
-
-let SERVER_PIDS: number[] = []
-
-/** CPU milliseconds the servers have used so far (clock ticks of 10 ms). */
-async function serverCpu(): Promise<number> {
-  let ticks = 0
-  for (const pid of SERVER_PIDS) {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '')
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    ticks += Number(fields[11] ?? 0) + Number(fields[12] ?? 0)
-  }
-  return ticks * 10
-}
-
-/** Runs `argv` under `/usr/bin/time -v`; stdout is kept (small), stderr inherited. */
-async function measure(argv: string[], env: NodeJS.ProcessEnv, scratch: string): Promise<Measured> {
-  const timeFile = join(scratch, 'time.txt')
-  const serverStart = await serverCpu()
-  const start = performance.now()
-  const proc = spawn(TIME, ['-v', '-o', timeFile, ...argv], { stdio: ['ignore', 'pipe', 'inherit'], env })
-  let stdout = ''
-  proc.stdout.on('data', (b: Buffer) => (stdout += b.toString()))
-  const code = await new Promise<number | null>((resolve) => proc.on('exit', resolve))
-  const wallMs = performance.now() - start
-  const serverCpuMs = (await serverCpu()) - serverStart
-  if (code !== 0) throw new Error(`${argv.join(' ')} exited with ${code}: ${stdout.slice(0, 2000)}`)
-  const report = await readFile(timeFile, 'utf8')
-  const field = (name: string) => Number(new RegExp(`${name}: ([\\d.]+)`).exec(report)?.[1])
-  return { wallMs, serverCpuMs, cpuMs: (field('User time \\(seconds\\)') + field('System time \\(seconds\\)')) * 1000, rssMiB: field('Maximum resident set size \\(kbytes\\)') / 1024, stdout }
-}
-
-const shellQuote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number
-const secs = (ms: number) => (ms / 1000).toFixed(2)
-
-interface Bench {
-  dir: string
-  source: ClickHouseServer
-  target: ClickHouseServer
-  env: NodeJS.ProcessEnv
-  /** Storage tables of database ls (names, unquoted). */
-  tables: string[]
-}
-
-/** `curl` against a server, credentials in a header file kept out of argv. */
-function curl(ch: ClickHouseServer, query: string): string {
-  const auth = Buffer.from(`${ch.user}:${ch.password}`).toString('base64')
-  return `curl -sS --fail -H ${shellQuote(`Authorization: Basic ${auth}`)} ${shellQuote(`${ch.url}/?query=${encodeURIComponent(query)}`)}`
-}
 
 /** Baseline (a): every storage table, one after the other, `curl … FORMAT Native | zstd -3 > file`. */
 function baselineDump(b: Bench): Promise<Measured> {
   const script = b.tables.map((t, i) => `${curl(b.source, `SELECT * FROM ls.\`${t}\` FORMAT Native`)} | zstd -3 -q -f -o ${shellQuote(join(b.dir, `base-${i}.zst`))}`).join(' && ')
-  return measure(['bash', '-o', 'pipefail', '-c', script], process.env, b.dir)
+  return measure(['bash', '-o', 'pipefail', '-c', script], process.env, b.dir, b.servers)
 }
 
 /** Baseline (b): `zstd -dc file | curl 'INSERT … FORMAT Native'` for every table, into tables created beforehand. */
 function baselineLoad(b: Bench): Promise<Measured> {
   const script = b.tables.map((t, i) => `zstd -dc -q ${shellQuote(join(b.dir, `base-${i}.zst`))} | ${curl(b.target, `INSERT INTO ls.\`${t}\` FORMAT Native`)} -X POST -T -`).join(' && ')
-  return measure(['bash', '-o', 'pipefail', '-c', script], process.env, b.dir)
+  return measure(['bash', '-o', 'pipefail', '-c', script], process.env, b.dir, b.servers)
 }
 
 async function resetTarget(b: Bench, createTables: boolean): Promise<void> {
@@ -145,7 +73,7 @@ async function resetTarget(b: Bench, createTables: boolean): Promise<void> {
   }
 }
 
-const tm = (b: Bench, repo: string, args: string[]) => measure([BIN, ...args, '--repo', repo, '--json'], b.env, b.dir)
+const tm = (b: Bench, repo: string, args: string[]) => measure([BIN, ...args, '--repo', repo, '--json'], b.env, b.dir, b.servers)
 
 async function freshRepo(b: Bench, name: string): Promise<string> {
   const url = pathToFileURL(join(b.dir, name)).href
@@ -195,7 +123,7 @@ async function rounds(b: Bench): Promise<Results> {
       r.load.push(await baselineLoad(b))
     }, async () => {
       await resetTarget(b, false)
-      const m = await measure([BIN, 'restore', 'clickhouse', '--backup', id, '--target-url', b.target.url, '--repo', repo, '--json'], { ...b.env, CLICKHOUSE_USER: b.target.user, CLICKHOUSE_PASSWORD: b.target.password }, b.dir)
+      const m = await measure([BIN, 'restore', 'clickhouse', '--backup', id, '--target-url', b.target.url, '--repo', repo, '--json'], { ...b.env, CLICKHOUSE_USER: b.target.user, CLICKHOUSE_PASSWORD: b.target.password }, b.dir, b.servers)
       if (!JSON.parse(m.stdout).ok) throw new Error('restore check failed')
       r.restore.push(m)
     }]
@@ -260,14 +188,14 @@ async function main(): Promise<void> {
       ...(args.parallelism ? { TIDEMARK_CLICKHOUSE_PARALLELISM: args.parallelism } : {}),
       ...(args.threads ? { TIDEMARK_PIPELINE_THREADS: args.threads } : {}),
     }
-    const b: Bench = { dir, source, target, env, tables }
-    SERVER_PIDS = await serverPids([source.dataDir, target.dataDir])
-    if (SERVER_PIDS.length !== 2) console.warn(`found ${SERVER_PIDS.length} server processes instead of 2: server CPU figures are incomplete`)
-    const startup = await measure([BIN, 'version'], env, dir) // also fills the compile cache
+    const servers = await serverPids([source.dataDir, target.dataDir])
+    if (servers.length !== 2) console.warn(`found ${servers.length} server processes instead of 2: server CPU figures are incomplete`)
+    const b: Bench = { dir, source, target, env, tables, servers }
+    const startup = await measure([BIN, 'version'], env, dir, servers) // also fills the compile cache
     const warm = await freshRepo(b, 'warm') // warms the page cache and the compile cache of the backup path
     await tm(b, warm, ['backup', 'clickhouse'])
     await rm(join(dir, 'warm'), { recursive: true, force: true })
-    const section = report(await rounds(b), (await measure([BIN, 'version'], env, dir)).wallMs || startup.wallMs)
+    const section = report(await rounds(b), (await measure([BIN, 'version'], env, dir, servers)).wallMs || startup.wallMs)
     console.log(section)
     if (!args['no-record']) await appendFile(new URL('./RESULTS.md', import.meta.url), section)
   } finally {
