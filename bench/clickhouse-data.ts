@@ -16,7 +16,10 @@
  */
 import type { ClickHouseServer } from '../test/harness/clickhouse.ts'
 import { prng } from './gen-clickhouse-like.ts'
-import { shellQuote } from './timed.ts'
+import { rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { measure, shellQuote, type Measured } from './timed.ts'
 
 const VOCABULARY = 3000
 
@@ -107,4 +110,20 @@ export interface Bench {
 export function curl(ch: ClickHouseServer, query: string): string {
   const auth = Buffer.from(`${ch.user}:${ch.password}`).toString('base64')
   return `curl -sS --fail -H ${shellQuote(`Authorization: Basic ${auth}`)} ${shellQuote(`${ch.url}/?query=${encodeURIComponent(query)}`)}`
+}
+
+/** The tidemark CLI these benchmarks measure. */
+export const BIN = new URL('../bin/tidemark', import.meta.url).pathname
+
+/** `tidemark <argv> --repo <repo> --json`, timed, with the servers' CPU. */
+export function tm(b: Bench, repo: string, argv: string[], env: NodeJS.ProcessEnv = b.env): Promise<Measured> {
+  return measure([BIN, ...argv, '--repo', repo, '--json'], env, b.dir, b.servers)
+}
+
+/** A new empty repository `name` under the bench directory; its file URL. */
+export async function freshRepo(b: Bench, name: string): Promise<string> {
+  await rm(join(b.dir, name), { recursive: true, force: true })
+  const url = pathToFileURL(join(b.dir, name)).href
+  await tm(b, url, ['repo', 'init'])
+  return url
 }

@@ -18,13 +18,11 @@
 import { appendFile, mkdtemp, rm } from 'node:fs/promises'
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
-import { startClickHouse, type ClickHouseServer } from '../test/harness/clickhouse.ts'
-import { curl, insertRuns, loadDataset, type Bench } from './clickhouse-data.ts'
+import { startClickHouse } from '../test/harness/clickhouse.ts'
+import { BIN, curl, freshRepo, insertRuns, loadDataset, tm, type Bench } from './clickhouse-data.ts'
 import { measure, median, secs, serverPids, shellQuote as q, type Measured } from './timed.ts'
 
-const BIN = new URL('../bin/tidemark', import.meta.url).pathname
 const { values: args } = parseArgs({
   options: {
     days: { type: 'string', default: '30' },
@@ -44,18 +42,8 @@ function baselineFreezeTar(b: Bench): Promise<Measured> {
   return measure(['bash', '-o', 'pipefail', '-c', script], process.env, b.dir, b.servers)
 }
 
-const tm = (b: Bench, repo: string, argv: string[], env: NodeJS.ProcessEnv = b.env) => measure([BIN, ...argv, '--repo', repo, '--json'], env, b.dir, b.servers)
 
-async function freshRepo(b: Bench, name: string): Promise<string> {
-  await rm(join(b.dir, name), { recursive: true, force: true })
-  const url = pathToFileURL(join(b.dir, name)).href
-  await tm(b, url, ['repo', 'init'])
-  return url
-}
 
-async function generate(source: ClickHouseServer): Promise<void> {
-  await loadDataset((sql) => source.query(sql), Number(args.days), Number(args['rows-per-day']))
-}
 
 interface Results {
   restoreParts: Measured[]
@@ -127,7 +115,7 @@ async function main(): Promise<void> {
   const [source, target] = await Promise.all([startClickHouse(), startClickHouse()])
   try {
     const t0 = performance.now()
-    await generate(source)
+    await loadDataset((sql) => source.query(sql), Number(args.days), Number(args['rows-per-day']))
     console.log(`generated in ${secs(performance.now() - t0)} s`)
     const tables = (await source.query("SELECT name FROM system.tables WHERE database = 'ls' AND engine LIKE '%MergeTree' ORDER BY name FORMAT TSVRaw")).trim().split('\n')
     const env = {

@@ -29,14 +29,12 @@ import { existsSync } from 'node:fs'
 import { appendFile, mkdtemp, rm, stat } from 'node:fs/promises'
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
-import { startClickHouse, type ClickHouseServer } from '../test/harness/clickhouse.ts'
-import { curl, insertRuns, loadDataset, type Bench } from './clickhouse-data.ts'
+import { startClickHouse } from '../test/harness/clickhouse.ts'
+import { BIN, curl, freshRepo, insertRuns, loadDataset, tm, type Bench } from './clickhouse-data.ts'
 import { TIME, measure, median, secs, serverPids, shellQuote, type Measured } from './timed.ts'
 
 const MIB = 1024 * 1024
-const BIN = new URL('../bin/tidemark', import.meta.url).pathname
 
 const { values: args } = parseArgs({
   options: {
@@ -73,18 +71,8 @@ async function resetTarget(b: Bench, createTables: boolean): Promise<void> {
   }
 }
 
-const tm = (b: Bench, repo: string, args: string[]) => measure([BIN, ...args, '--repo', repo, '--json'], b.env, b.dir, b.servers)
 
-async function freshRepo(b: Bench, name: string): Promise<string> {
-  const url = pathToFileURL(join(b.dir, name)).href
-  await rm(join(b.dir, name), { recursive: true, force: true })
-  await tm(b, url, ['repo', 'init'])
-  return url
-}
 
-async function generate(source: ClickHouseServer): Promise<void> {
-  await loadDataset((sql) => source.query(sql), Number(args.days), Number(args['rows-per-day']))
-}
 
 interface Results {
   full: Measured[]
@@ -123,7 +111,7 @@ async function rounds(b: Bench): Promise<Results> {
       r.load.push(await baselineLoad(b))
     }, async () => {
       await resetTarget(b, false)
-      const m = await measure([BIN, 'restore', 'clickhouse', '--backup', id, '--target-url', b.target.url, '--repo', repo, '--json'], { ...b.env, CLICKHOUSE_USER: b.target.user, CLICKHOUSE_PASSWORD: b.target.password }, b.dir, b.servers)
+      const m = await tm(b, repo, ['restore', 'clickhouse', '--backup', id, '--target-url', b.target.url], { ...b.env, CLICKHOUSE_USER: b.target.user, CLICKHOUSE_PASSWORD: b.target.password })
       if (!JSON.parse(m.stdout).ok) throw new Error('restore check failed')
       r.restore.push(m)
     }]
@@ -179,7 +167,7 @@ async function main(): Promise<void> {
   const [source, target] = await Promise.all([startClickHouse(), startClickHouse()])
   try {
     const genStart = performance.now()
-    await generate(source)
+    await loadDataset((sql) => source.query(sql), Number(args.days), Number(args['rows-per-day']))
     console.log(`generated in ${secs(performance.now() - genStart)} s`)
     const tables = (await source.query("SELECT name FROM system.tables WHERE database = 'ls' AND engine LIKE '%MergeTree' ORDER BY name FORMAT TSVRaw")).trim().split('\n')
     const env = {
