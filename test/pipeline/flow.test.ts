@@ -161,3 +161,24 @@ t.test('objects encoded with one pool share its chunk buffers', async (t) => {
   t.ok(left.detached, 'the buffer left by an earlier object was used')
   t.notOk(shared.take().buffer.detached, 'a buffer handed back is ready for the next object')
 })
+
+t.test('a failure before the consumer listens is held for it, not thrown at the process', async (t) => {
+  const { stored } = await encodeAll(compressible(4 * CHUNK), { pool, chunkSize: CHUNK })
+  const damaged = Buffer.from(stored)
+  damaged[100]! ^= 0xff // in chunk 0: nothing is emitted before the failure
+  const out = decode(Readable.from([damaged]), { pool })
+  // A consumer that awaits something else between getting the stream and reading it.
+  await sleep(300)
+  t.equal(out.listenerCount('error'), 0)
+  t.match((await collectUntilError(out)).error, { code: 'TM_ERR_INTEGRITY' })
+
+  const boom = new Error('source broke before anyone read')
+  const { stream, done } = encode(Readable.from((async function* () {
+    yield compressible(CHUNK)
+    throw boom
+  })()), { pool, chunkSize: CHUNK })
+  await t.rejects(done, boom)
+  await sleep(100)
+  t.equal((await collectUntilError(stream)).error, boom)
+  t.equal(pool.pending, 0)
+})

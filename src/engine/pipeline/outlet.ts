@@ -35,8 +35,24 @@ export class Outlet {
     this.stream.push(null)
   }
 
+  /**
+   * Fails the stream with `err`. A consumer may still be between receiving the stream and
+   * reading it (an await in between); an 'error' event nobody listens to would crash the
+   * process, so the failure waits for the first error listener (for await, pipeline and
+   * finished all add one before they read).
+   */
   fail(err: Error): void {
-    this.stream.destroy(err)
+    if (this.stream.destroyed || this.stream.listenerCount('error') > 0) {
+      this.stream.destroy(err)
+      return
+    }
+    const onListener = (event: string | symbol) => {
+      if (event !== 'error') return
+      this.stream.off('newListener', onListener)
+      // Emitted on a later tick, once the listener being added is in place.
+      this.stream.destroy(err)
+    }
+    this.stream.on('newListener', onListener)
   }
 
   #throwIfStopped(): void {
