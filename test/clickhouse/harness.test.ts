@@ -1,6 +1,8 @@
 import t from 'tap'
 import { access } from 'node:fs/promises'
+import { createServer, type Socket } from 'node:net'
 import { startClickHouse } from '../harness/clickhouse.ts'
+import { freePort } from '../harness/proc.ts'
 import { createHttpDriver } from '../../src/engine/clickhouse/http-driver.ts'
 
 t.test('two servers at once, independent, stopped and cleaned up', async (t) => {
@@ -38,4 +40,23 @@ t.test('killed mid-stream: the reader gets TM_ERR_CLICKHOUSE_UNREACHABLE; restar
   await t.rejects(driver.queryRows('SELECT 1'), { code: 'TM_ERR_CLICKHOUSE_UNREACHABLE' })
   await ch.restart()
   t.same(await driver.queryRows('SELECT count() AS n FROM default.keep'), [{ n: '1000' }])
+})
+
+t.test('a port taken between choosing and binding: the server starts on other ports at once', async (t) => {
+  // It accepts and never answers: the harness must not wait on it for ever either.
+  const held: Socket[] = []
+  const taken = createServer((socket) => void held.push(socket))
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => {
+    for (const socket of held) socket.destroy()
+    taken.close()
+  })
+  const busy = (taken.address() as { port: number }).port
+  let calls = 0
+  const started = Date.now()
+  const ch = await startClickHouse(t, { port: () => (calls++ === 0 ? Promise.resolve(busy) : freePort()) })
+  t.ok(Date.now() - started < 20_000, `started in ${Date.now() - started} ms, without waiting out the first attempt`)
+  t.not(ch.httpPort, busy)
+  t.equal(calls, 6, 'a second set of three ports')
+  t.equal((await ch.query('SELECT 1')).trim(), '1')
 })

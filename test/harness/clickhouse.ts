@@ -8,7 +8,7 @@ import type { ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { captureOutput, freePort, removeTempDir, spawnServer, stopProcess, tempDir, waitFor } from './proc.ts'
+import { GiveUp, captureOutput, freePort, removeTempDir, spawnServer, stopProcess, tempDir, waitFor } from './proc.ts'
 import { serverConfigXml, usersConfigXml, type ClickHouseLayout } from './clickhouse-config.ts'
 
 /** A running test server. `query` talks to it as the password-protected user. */
@@ -38,9 +38,14 @@ interface Teardownable {
 
 const SERVER_BIN = process.env.CLICKHOUSE_SERVER_BIN ?? 'clickhouse-server'
 
-async function layout(): Promise<ClickHouseLayout> {
+/** How ports are chosen; a test of the harness passes its own. */
+export interface StartOptions {
+  port?: () => Promise<number>
+}
+
+async function layout(port: () => Promise<number>): Promise<ClickHouseLayout> {
   const dir = await tempDir('tidemark-ch-')
-  const [httpPort, tcpPort, interserverPort] = [await freePort(), await freePort(), await freePort()]
+  const [httpPort, tcpPort, interserverPort] = [await port(), await port(), await port()]
   return { dir, httpPort, tcpPort, interserverPort, user: 'tidemark', password: randomBytes(9).toString('base64url') }
 }
 
@@ -55,10 +60,10 @@ async function writeConfig(l: ClickHouseLayout): Promise<string> {
 }
 
 /** One HTTP request to the server; a non-2xx answer rejects with the body. */
-async function httpQuery(l: ClickHouseLayout, sql: string, settings: Record<string, string | number> = {}): Promise<string> {
+async function httpQuery(l: ClickHouseLayout, sql: string, settings: Record<string, string | number> = {}, signal?: AbortSignal): Promise<string> {
   const qs = new URLSearchParams(Object.entries(settings).map(([k, v]): [string, string] => [k, String(v)]))
   const auth = Buffer.from(`${l.user}:${l.password}`).toString('base64')
-  const res = await fetch(`http://127.0.0.1:${l.httpPort}/?${qs}`, { method: 'POST', body: sql, headers: { authorization: `Basic ${auth}`, connection: 'close' } })
+  const res = await fetch(`http://127.0.0.1:${l.httpPort}/?${qs}`, { method: 'POST', body: sql, headers: { authorization: `Basic ${auth}`, connection: 'close' }, signal })
   const body = await res.text()
   if (!res.ok) throw new Error(`clickhouse ${res.status}: ${body.trim()}`)
   return body
@@ -74,8 +79,9 @@ async function launch(l: ClickHouseLayout, configFile: string): Promise<ChildPro
   const output = captureOutput(child)
   try {
     await waitFor('clickhouse-server to answer SELECT 1', async () => {
-      if (child.exitCode !== null) throw new Error(`exited with code ${child.exitCode}`)
-      return (await httpQuery(l, 'SELECT 1')).trim() === '1'
+      if (child.exitCode !== null) throw new GiveUp(`exited with code ${child.exitCode}`)
+      // Bounded: whatever holds the port may accept and never answer.
+      return (await httpQuery(l, 'SELECT 1', {}, AbortSignal.timeout(2_000))).trim() === '1'
     }, 30_000, 50)
     return child
   } catch (err) {
@@ -97,8 +103,20 @@ function killNow(child: ChildProcess): Promise<void> {
 }
 
 /** Starts a server and waits until `SELECT 1` answers; registers `stop` in `t.teardown` when `t` is given. */
-export async function startClickHouse(t?: Teardownable): Promise<ClickHouseServer> {
-  const l = await layout()
+export async function startClickHouse(t?: Teardownable, opts: StartOptions = {}): Promise<ClickHouseServer> {
+  // A port found free can be taken (by another test's server, or as some connection's
+  // ephemeral port) before the server binds it: then start again on other ports.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(t, opts.port ?? freePort)
+    } catch (err) {
+      if (attempt >= 3 || !/Address already in use/.test(String(err))) throw err
+    }
+  }
+}
+
+async function startOnce(t: Teardownable | undefined, port: () => Promise<number>): Promise<ClickHouseServer> {
+  const l = await layout(port)
   const configFile = await writeConfig(l)
   let child: ChildProcess | undefined
   let removed = false

@@ -91,7 +91,10 @@ export async function removeTempDir(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true })
 }
 
-/** Polls `check` until it resolves truthy or `timeoutMs` passes. */
+/** Thrown by a waitFor check when waiting longer cannot help (the process exited). */
+export class GiveUp extends Error {}
+
+/** Polls `check` until it resolves truthy or `timeoutMs` passes; a GiveUp from `check` ends the wait at once. */
 export async function waitFor<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 30_000, everyMs = 100): Promise<T> {
   const deadline = Date.now() + timeoutMs
   let last: unknown
@@ -100,6 +103,7 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
       const v = await check()
       if (v) return v
     } catch (err) {
+      if (err instanceof GiveUp) throw new Error(`gave up waiting for ${what}: ${err.message}`, { cause: err })
       last = err
     }
     if (Date.now() > deadline) {
