@@ -194,6 +194,7 @@ class S3Sink implements Sink {
       discardBody(body)
       throw err
     }
+    if (Buffer.isBuffer(body) && body.length <= this.partSize) return this.putWhole(key, body, opts, ctx)
     const guard = Buffer.isBuffer(body) ? undefined : guardBody(body)
     // Everything goes through `feed`: destroying it is how an abort reaches Upload
     // without racing Upload's own cleanup (Upload.abort() resolves before its multipart
@@ -250,14 +251,25 @@ class S3Sink implements Sink {
     }
   }
 
+  /** One PutObject of a body in memory: no stream stages; the SDK hashes it for the signature unless its sha256 is given. */
+  private async putWhole(key: string, body: Buffer, opts: PutOptions, ctx: S3ErrorContext): Promise<PutResult> {
+    try {
+      await this.client.send(this.putObject(key, body, { ...opts, contentLength: body.length }), { abortSignal: opts.signal })
+      return { size: body.length }
+    } catch (err) {
+      throwIfAborted(ctx.what, opts.signal, key)
+      throw mapS3Error(err, ctx)
+    }
+  }
+
   /** One streamed PutObject: length known and within a part, and a payload hash known or not needed (HTTPS). */
   private singlePut(opts: PutOptions): boolean {
     const sized = opts.contentLength !== undefined && opts.contentLength <= this.partSize
     return sized && (SHA256_HEX.test(opts.sha256 ?? '') || this.https)
   }
 
-  /** The PutObject of a streamed body; a known sha256 goes in as the signed payload hash. */
-  private putObject(key: string, feed: Readable, opts: PutOptions): PutObjectCommand {
+  /** The PutObject of a body; a known sha256 goes in as the signed payload hash. */
+  private putObject(key: string, feed: Readable | Buffer, opts: PutOptions): PutObjectCommand {
     const cmd = new PutObjectCommand({ Bucket: this.bucket, Key: this.base + key, Body: feed, ContentLength: opts.contentLength, ...this.sse })
     const sha = opts.sha256?.toLowerCase()
     if (sha !== undefined && SHA256_HEX.test(sha)) {
