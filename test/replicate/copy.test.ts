@@ -7,8 +7,8 @@ import { keysOf, s3Sink } from './helpers.ts'
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex')
 
-// Objects up to 8 MiB are read whole and checked before their put; larger ones are streamed and checked on the way.
-for (const [path, size] of [['read whole', 3 * 1024 * 1024 + 17], ['streamed', 9 * 1024 * 1024 + 5]] as const) {
+// One PutObject, and a multipart upload (over the sink's 8 MiB part size).
+for (const [path, size] of [['one put', 3 * 1024 * 1024 + 17], ['multipart', 9 * 1024 * 1024 + 5]] as const) {
   t.test(`${path}: an intact object arrives byte for byte; a damaged, short or long one is refused and not left behind`, async (t) => {
     const [a, b] = await Promise.all([startS3rver(t), startS3rver(t)])
     const from = s3Sink(a, 'tm')

@@ -1,9 +1,8 @@
 /**
- * Copying one object between repositories: small objects are read whole and checked
- * before their put starts; larger ones are streamed (source get piped into target put,
- * so memory stays flat whatever the size), counted and hashed on the way. Either way an
- * object is refused before it is committed when size or sha256 differ from what the
- * manifest records. A refused or failed put leaves no object (the Sink contract), and the key
+ * Copying one object between repositories: streamed (source get piped into target
+ * put, so memory stays flat whatever the size), counted and hashed on the way, and
+ * refused before it is committed when size or sha256 differ from what the manifest
+ * records. A refused or failed put leaves no object (the Sink contract), and the key
  * is deleted at the target anyway in case a store committed it regardless.
  */
 import { createHash, type Hash } from 'node:crypto'
@@ -52,29 +51,6 @@ function mismatch(want: Expect, what: string): TidemarkError {
   })
 }
 
-/**
- * Objects up to this size are read whole and checked before their put begins (fewer stream
- * hops, one hash over one buffer, nothing sent of a damaged object); larger ones are streamed.
- * Memory: at most the copy parallelism times this.
- */
-const WHOLE_MAX = 8 * 1024 * 1024
-
-/** Reads `src` into one buffer of `want.size` bytes; TM_ERR_INTEGRITY on any mismatch. Resolves with the bytes and their sha256. */
-async function readWhole(src: Readable, want: Expect): Promise<{ bytes: Buffer; sha256: string }> {
-  const bytes = Buffer.allocUnsafe(want.size)
-  let n = 0
-  for await (const piece of src) {
-    const chunk = piece as Buffer
-    if (n + chunk.length > want.size) throw mismatch(want, `more than ${want.size} bytes`)
-    chunk.copy(bytes, n)
-    n += chunk.length
-  }
-  if (n !== want.size) throw mismatch(want, `${n} bytes instead of ${want.size}`)
-  const sha256 = createHash('sha256').update(bytes).digest('hex')
-  if (want.sha256 !== undefined && sha256 !== want.sha256.toLowerCase()) throw mismatch(want, `sha256 ${sha256} instead of ${want.sha256}`)
-  return { bytes, sha256 }
-}
-
 /** Retry only what another attempt can fix: not integrity failures, not permanent sink errors. */
 function permanent(target: Sink): (err: unknown) => boolean {
   return (err) => isTidemarkError(err, 'TM_ERR_INTEGRITY') || (err instanceof SinkError ? err.kind !== 'transient' : target.isPermanent(err))
@@ -92,10 +68,6 @@ async function deleteQuietly(sink: Sink, key: string): Promise<void> {
 export async function copyStreamed(from: Sink, to: Sink, want: Expect, opts: { signal?: AbortSignal | undefined; retry?: Partial<RetryOptions> | undefined } = {}): Promise<number> {
   const attempt = async (): Promise<number> => {
     const src = await from.get(want.key, { signal: opts.signal })
-    if (want.size <= WHOLE_MAX) {
-      const { bytes, sha256 } = await readWhole(src, want)
-      return (await to.put(want.key, bytes, { contentLength: want.size, sha256, signal: opts.signal })).size
-    }
     const check = new Check(want)
     const body: Readable = pipeline(src, check, () => undefined)
     const put = await to.put(want.key, body, { contentLength: want.size, sha256: want.sha256, signal: opts.signal })
