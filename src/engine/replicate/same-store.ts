@@ -5,7 +5,8 @@
  * the copier uses a sink on the bucket root and addresses both prefixes from there.
  */
 import { parseRepoUrl } from '../../sinks/url.ts'
-import { createS3Sink, type S3Settings } from '../../sinks/s3.ts'
+import { createS3Sink } from '../../sinks/s3-lazy.ts'
+import type { S3Settings } from '../../sinks/s3.ts'
 import { withRetry, type RetryOptions } from '../../sinks/retry.ts'
 
 /** Copies an object from the primary to the same key in the target, inside their common store. */
