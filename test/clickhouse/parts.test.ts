@@ -1,7 +1,7 @@
 import t from 'tap'
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
-import { access, open, readdir, rm, truncate } from 'node:fs/promises'
+import { access, open, readFile, readdir, rm, truncate } from 'node:fs/promises'
 import { join } from 'node:path'
 import { startClickHouse } from '../harness/clickhouse.ts'
 import { removeTempDir, tempDir } from '../harness/proc.ts'
@@ -16,6 +16,8 @@ import { initRepository } from '../../src/engine/repository/index.ts'
 import { createPipelinePool } from '../../src/engine/pipeline/index.ts'
 import { createFsSink } from '../../src/sinks/fs.ts'
 import { withFaults } from '../../src/sinks/faulty.ts'
+import type { CallOptions } from '../../src/engine/clickhouse/driver.ts'
+import { TidemarkError } from '../../src/errors.ts'
 
 const [source, target] = await Promise.all([startClickHouse(t), startClickHouse(t)])
 const src = driverFor(t, source)
@@ -173,6 +175,38 @@ t.test('a stored part with a damaged byte: the restore fails on the integrity ch
   t.same(await readdir(join(dstPath, 'data', 'damaged', 'feedback', 'detached')), [])
 })
 
+t.test('a server without FREEZE WITH NAME: the numbered shadow directory is used, then removed', async (t) => {
+  // The server refuses the statement as servers before FREEZE WITH NAME do; the plain FREEZE that follows is real.
+  const refused: string[] = []
+  const oldServer = new Proxy(src, {
+    get(target, prop) {
+      if (prop === 'command') {
+        return async (sql: string, opts?: CallOptions) => {
+          if (/FREEZE WITH NAME/.test(sql)) {
+            refused.push(sql)
+            throw new TidemarkError('TM_ERR_CLICKHOUSE_QUERY', `Code: 62, e.displayText() = DB::Exception: Syntax error: failed at position 30: WITH NAME 'x'. Expected end of query`)
+          }
+          return target.command(sql, opts)
+        }
+      }
+      const v = Reflect.get(target, prop) as unknown
+      return typeof v === 'function' ? v.bind(target) : v
+    },
+  })
+  const { repo: own } = await testRepository(t)
+  const increment = async () => Number(await readFile(join(srcPath, 'shadow', 'increment.txt'), 'utf8').catch(() => '0'))
+  const numberBefore = await increment()
+  const m = await backupClickHouseParts({ driver: oldServer, repo: own, url: source.url, parallelism: 2, dataPath: srcPath, full: true })
+  t.ok(refused.length > 0, 'FREEZE WITH NAME was tried first')
+  t.ok((await increment()) > numberBefore, 'numbered freezes were made')
+  t.equal(m.parts.partsUploaded, await activeParts(), 'every active part, from the numbered shadow directories')
+  t.same(await shadowEntries(), [], 'and those directories were removed')
+  const r = await restoreClickHouseParts({ driver: dst, repo: own, manifest: m, parallelism: 2, targetDataPath: dstPath, selection: { renames: new Map([['ls', 'numbered']]) } })
+  t.ok(r.ok, JSON.stringify(r.tables))
+  const restored = Object.fromEntries(Object.entries(await tableDigests(dst, ['numbered'])).map(([k, v]) => [k.replace(/^numbered\./, 'ls.'), v]))
+  t.same(restored, await tableDigests(src, ['ls']))
+})
+
 t.test('the server killed during a backup: no manifest, the shadow directory removed', async (t) => {
   const root = await tempDir('tidemark-chkill-')
   const pool = createPipelinePool({ threads: 2 })
@@ -194,3 +228,4 @@ t.test('the server killed during a backup: no manifest, the shadow directory rem
   t.same(await krepo.listManifestIds('clickhouse'), [])
   t.same(await shadowEntries(), [])
 })
+
