@@ -8,7 +8,7 @@ import { TidemarkError } from '../errors.ts'
 import { createFsSink } from './fs.ts'
 import { withRetry, type RetryOptions } from './retry.ts'
 import { createS3Sink } from './s3-lazy.ts'
-import type { S3Settings } from './s3.ts'
+import type { S3Settings } from './s3-options.ts'
 import type { Sink } from './sink.ts'
 
 export type RepoLocation = { kind: 'fs'; path: string } | { kind: 's3'; bucket: string; prefix: string }

@@ -2,6 +2,7 @@ import t from 'tap'
 import { AbortMultipartUploadCommand, CreateMultipartUploadCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3'
 import { Readable } from 'node:stream'
 import { createS3Sink, type S3SinkOptions } from '../../src/sinks/s3.ts'
+import { createS3Sink as createLazyS3Sink } from '../../src/sinks/s3-lazy.ts'
 import { SinkError } from '../../src/sinks/sink.ts'
 import { startS3rver, type S3rverInstance } from '../harness/s3rver.ts'
 import { BIG, collect, runSinkConformance, streamOf } from './conformance.ts'
@@ -33,6 +34,12 @@ let n = 0
 await runSinkConformance(t, 's3 sink (s3rver)', async () => {
   // A fresh prefix per case keeps cases apart within one bucket.
   const sink = createS3Sink(options(s3, { prefix: `conf/${++n}` }))
+  return { sink, cleanup: () => sink.close(), pendingUploads: s3.pendingUploads }
+})
+
+// What openSink gives: the same sink behind a first-use import of the AWS SDK.
+await runSinkConformance(t, 's3 sink loaded on first use (s3rver)', async () => {
+  const sink = createLazyS3Sink(options(s3, { prefix: `conf/${++n}` }))
   return { sink, cleanup: () => sink.close(), pendingUploads: s3.pendingUploads }
 })
 

@@ -6,7 +6,7 @@
  */
 import { parseRepoUrl } from '../../sinks/url.ts'
 import { createS3Sink } from '../../sinks/s3-lazy.ts'
-import type { S3Settings } from '../../sinks/s3.ts'
+import type { S3Settings } from '../../sinks/s3-options.ts'
 import { withRetry, type RetryOptions } from '../../sinks/retry.ts'
 
 /** Copies an object from the primary to the same key in the target, inside their common store. */
