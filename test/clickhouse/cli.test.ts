@@ -30,7 +30,7 @@ t.test('backup → list → restore through bin/tidemark', async (t) => {
   await source.query("INSERT INTO ls.runs VALUES ('2024-01-02', 1000, 'x')")
   const b2 = await tidemark(['backup', 'clickhouse', '--repo', repo], { env })
   t.equal(b2.code, 0, b2.stderr)
-  t.match(b2.stdout, /^ClickHouse backup \S+ committed \(incremental, server [\d.]+\)\n {2}partitions: 4 total, 1 exported, 3 reused\n {2}rows: 303;/)
+  t.match(b2.stdout, /^ClickHouse backup \S+ committed \(incremental, server [\d.]+\)\n {2}partitions: 4 total, 1 exported \(1 as a delta of the rows added\), 3 reused\n {2}rows: 303;/)
 
   const list = await tidemark(['list', '--source', 'clickhouse', '--repo', repo, '--json'])
   t.equal(list.code, 0, list.stderr)

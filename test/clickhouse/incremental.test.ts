@@ -4,6 +4,7 @@ import { driverFor, mutationsDone, tableDigests, testRepository, tsv } from './b
 import { backupClickHouse } from '../../src/engine/clickhouse/backup.ts'
 import { restoreClickHouse } from '../../src/engine/clickhouse/restore.ts'
 import type { ClickHouseManifest } from '../../src/engine/clickhouse/manifest.ts'
+import { MAX_DELTAS } from '../../src/engine/clickhouse/backup-plan.ts'
 
 const [source, target] = await Promise.all([startClickHouse(t), startClickHouse(t)])
 const src = driverFor(t, source)
@@ -38,6 +39,10 @@ t.test('insert into one partition of many: exactly that partition is exported', 
   const m = await backup()
   t.same(counts(m), [7, 1, 6])
   t.same(m.objects.filter((o) => o.writtenBy === m.id).map((o) => `${o.table}/${o.partitionId}`), ['runs/20240103'])
+  const written = m.objects.filter((o) => o.writtenBy === m.id)
+  t.match(written, [{ rows: 1, afterBlock: /^\d+$/ }], 'only the inserted row, as a delta')
+  t.equal(m.stats.partitionsAppended, 1)
+  t.same(m.objects.filter((o) => o.partitionId === '20240103').map((o) => o.writtenBy), [first.id, m.id], 'the partition is its first object plus the delta')
 })
 
 t.test('OPTIMIZE TABLE FINAL on a plain MergeTree: nothing is exported', async (t) => {
@@ -92,4 +97,39 @@ t.test('a table dropped and created again is exported in full even where its fin
   const old = first.objects.find((o) => o.table === 'plain')
   t.equal(plain?.fingerprint, old?.fingerprint, 'same block span and row count as the old table')
   t.equal(plain?.writtenBy, m.id, 'exported, not reused')
+})
+
+t.test('rows added again and again: one delta each, a restore equal to the source, whole again after MAX_DELTAS', async (t) => {
+  await src.command('CREATE TABLE ls.grow (d Date, id UInt64, s String) ENGINE = MergeTree PARTITION BY d ORDER BY id')
+  await src.command("INSERT INTO ls.grow SELECT '2024-02-01', number, toString(number) FROM numbers(100)")
+  await src.command("INSERT INTO ls.grow SELECT '2024-02-02', number, 'other' FROM numbers(5)")
+  const grow = (m: ClickHouseManifest) => m.objects.filter((o) => o.table === 'grow' && o.partitionId === '20240201')
+  // Background merges across the last backup's boundary would make some rounds fall back to an earlier boundary (see backup-plan-pure).
+  await src.command('SYSTEM STOP MERGES ls.grow')
+  let m = await backup()
+  t.equal(grow(m).length, 1)
+  for (let i = 1; i <= MAX_DELTAS; i++) {
+    await src.command(`INSERT INTO ls.grow SELECT '2024-02-01', ${i * 1000} + number, 'added' FROM numbers(${i})`)
+    m = await backup()
+    t.equal(m.stats.partitionsAppended, 1, `delta ${i}`)
+    t.same(grow(m).map((o) => o.rows), [100, ...Array.from({ length: i }, (_, k) => k + 1)], `base and ${i} deltas, in order`)
+    t.ok(grow(m).slice(1).every((o) => o.afterBlock !== undefined))
+  }
+  // A merge of old and new parts: the content is the same, so the objects are reused as they are.
+  await src.command('SYSTEM START MERGES ls.grow')
+  await src.command("OPTIMIZE TABLE ls.grow PARTITION '2024-02-01' FINAL")
+  t.equal((await tsv(src, "SELECT count() FROM system.parts WHERE database = 'ls' AND table = 'grow' AND active AND partition_id = '20240201'")).trim(), '1')
+  const merged = await backup()
+  t.equal(merged.stats.partitionsExported, 0, 'nothing exported after the merge')
+  t.same(grow(merged).map((o) => o.key), grow(m).map((o) => o.key))
+
+  const r = await restoreClickHouse({ driver: dst, repo, manifest: merged, parallelism: 2, selection: { tables: ['ls.grow'], renames: new Map([['ls', 'deltas']]) } })
+  t.ok(r.ok, JSON.stringify(r.tables))
+  t.same(await tableDigests(dst, ['deltas']), { 'deltas.grow': (await tableDigests(src, ['ls']))['ls.grow'] }, 'base and deltas together are the source table')
+
+  await src.command("INSERT INTO ls.grow VALUES ('2024-02-01', 999999, 'one more')")
+  const whole = await backup()
+  t.equal(whole.stats.partitionsAppended, 0, `after ${MAX_DELTAS} deltas: exported whole`)
+  t.match(grow(whole), [{ rows: 100 + (MAX_DELTAS * (MAX_DELTAS + 1)) / 2 + 1, writtenBy: whole.id }])
+  t.equal(grow(whole)[0]?.afterBlock, undefined)
 })

@@ -19,9 +19,11 @@ export function chBackupData(m: ClickHouseManifest): Record<string, unknown> {
 export function chBackupText(m: ClickHouseManifest, bytes: (n: number) => string): string {
   const s = m.stats
   const byDigest = s.partitionsReusedByDigest > 0 ? ` (${s.partitionsReusedByDigest} after a content digest)` : ''
+  // Older manifests have no partitionsAppended.
+  const deltas = (s.partitionsAppended ?? 0) > 0 ? ` (${s.partitionsAppended} as a delta of the rows added)` : ''
   return [
     `ClickHouse backup ${m.id} committed (${m.full ? 'full' : 'incremental'}, server ${m.serverVersion})`,
-    `  partitions: ${s.partitionsTotal} total, ${s.partitionsExported} exported, ${s.partitionsReused} reused${byDigest}`,
+    `  partitions: ${s.partitionsTotal} total, ${s.partitionsExported} exported${deltas}, ${s.partitionsReused} reused${byDigest}`,
     `  rows: ${s.rows}; raw ${bytes(s.rawBytes)}, stored ${bytes(s.storedBytes)}; written now: raw ${bytes(s.exportedRawBytes)}, stored ${bytes(s.exportedStoredBytes)}`,
     `  duration ${(s.durationMs / 1000).toFixed(1)} s; restore point ${m.endedAt}`,
   ].join('\n')

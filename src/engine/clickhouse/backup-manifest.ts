@@ -3,10 +3,14 @@ import { FORMAT_NAME, FORMAT_VERSION } from '../repository/index.ts'
 import type { Catalog } from './catalog.ts'
 import { CH_LOGICAL_METHOD, type ChBackupStats, type ChObject, type ClickHouseManifest } from './manifest.ts'
 
-/** How one unit ended up in the backup. */
+/**
+ * How one unit ended up in the backup: its objects (several for a partition with deltas)
+ * and, of those, the ones this backup wrote. `appended`: a delta was written, the rest reused.
+ */
 export interface UnitOutcome {
-  object: ChObject
-  how: 'exported' | 'reused' | 'reused-by-digest'
+  objects: ChObject[]
+  written: ChObject[]
+  how: 'exported' | 'appended' | 'reused' | 'reused-by-digest'
 }
 
 /** Everything the manifest says besides the objects. */
@@ -27,19 +31,21 @@ const byUnit = (a: ChObject, b: ChObject) => {
 
 /** Statistics of a backup from its outcomes. */
 export function backupStats(outcomes: readonly UnitOutcome[], durationMs: number): ChBackupStats {
-  const exported = outcomes.filter((o) => o.how === 'exported').map((o) => o.object)
   const sum = (list: readonly ChObject[], f: (o: ChObject) => number) => list.reduce((n, o) => n + f(o), 0)
-  const all = outcomes.map((o) => o.object)
+  const all = outcomes.flatMap((o) => o.objects)
+  const written = outcomes.flatMap((o) => o.written)
+  const count = (...how: UnitOutcome['how'][]) => outcomes.filter((o) => how.includes(o.how)).length
   return {
     partitionsTotal: outcomes.length,
-    partitionsExported: exported.length,
-    partitionsReused: outcomes.length - exported.length,
-    partitionsReusedByDigest: outcomes.filter((o) => o.how === 'reused-by-digest').length,
+    partitionsExported: count('exported', 'appended'),
+    partitionsAppended: count('appended'),
+    partitionsReused: count('reused', 'reused-by-digest'),
+    partitionsReusedByDigest: count('reused-by-digest'),
     rows: sum(all, (o) => o.rows),
     rawBytes: sum(all, (o) => o.rawSize),
     storedBytes: sum(all, (o) => o.size),
-    exportedRawBytes: sum(exported, (o) => o.rawSize),
-    exportedStoredBytes: sum(exported, (o) => o.size),
+    exportedRawBytes: sum(written, (o) => o.rawSize),
+    exportedStoredBytes: sum(written, (o) => o.size),
     durationMs,
   }
 }
@@ -58,7 +64,7 @@ export function assembleManifest(head: ManifestHead, outcomes: readonly UnitOutc
     serverVersion: head.catalog.serverVersion,
     endpoint: head.endpoint,
     catalog: { databases: head.catalog.databases, tables: head.catalog.tables },
-    objects: outcomes.map((o) => o.object).sort(byUnit),
+    objects: outcomes.flatMap((o) => o.objects).sort(byUnit),
     stats: backupStats(outcomes, head.endedAt.getTime() - head.startedAt.getTime()),
   }
 }

@@ -8,10 +8,11 @@
  * (or, after a mutation moved only the mutation version, by digest); never by
  * finding an object key.
  */
-import { storedColumns, tableKey, type TableInfo } from './catalog.ts'
-import { columnsHash, compareFingerprints } from './fingerprint.ts'
-import type { ChObject } from './manifest.ts'
+import { storedColumns, type TableInfo } from './catalog.ts'
+import { appendedParts, columnsHash, compareFingerprints, decodeFingerprint, type Appended, type Boundary, type PartRow } from './fingerprint.ts'
+import { combineDigests, type ChObject } from './manifest.ts'
 import type { PartitionSnapshot } from './partitions.ts'
+import type { EarlierSet } from './previous.ts'
 
 /** One unit of backup as the server holds it now. */
 export interface BackupUnit {
@@ -29,15 +30,24 @@ export interface BackupUnit {
   bytes: number
   /** Partition units: the active parts the fingerprint was computed from. */
   parts?: string[]
+  /** Partition units: those parts with rows and block numbers. */
+  partRows?: PartRow[]
   /** Table units: the digest measured before planning (part of the fingerprint). */
   digest?: string
 }
 
-/** What to do with one unit. */
+/** What to do with one unit. `append`: reuse `base` and export only the parts added since (a delta object). */
 export type PlannedUnit =
-  | { action: 'reuse'; unit: BackupUnit; object: ChObject; byDigest: boolean }
-  | { action: 'check'; unit: BackupUnit; candidates: ChObject[] }
+  | { action: 'reuse'; unit: BackupUnit; set: EarlierSet; byDigest: boolean }
+  | { action: 'check'; unit: BackupUnit; candidates: EarlierSet[] }
+  | { action: 'append'; unit: BackupUnit; base: EarlierSet; added: Appended }
   | { action: 'export'; unit: BackupUnit; reason: 'new' | 'changed' | 'full' }
+
+/**
+ * Deltas a partition may have before it is exported whole again: each one is another
+ * object to read on restore, and a whole export folds them into one.
+ */
+export const MAX_DELTAS = 8
 
 /** The units of a MergeTree table: one per partition. */
 export function partitionUnits(table: Pick<TableInfo, 'database' | 'name'>, tableIdentity: string, partitions: readonly PartitionSnapshot[]): BackupUnit[] {
@@ -52,6 +62,7 @@ export function partitionUnits(table: Pick<TableInfo, 'database' | 'name'>, tabl
     rows: p.rows,
     bytes: p.bytes,
     parts: [...p.parts],
+    partRows: [...p.partRows],
   }))
 }
 
@@ -81,38 +92,85 @@ export function tableUnit(table: TableInfo, tableIdentity: string, measured: { r
   }
 }
 
-const unitKey = (o: Pick<BackupUnit, 'database' | 'table' | 'partitionId' | 'tableIdentity'>) => [tableKey(o.database, o.table), o.partitionId, o.tableIdentity].join('\0')
+const unitKey = (o: Pick<BackupUnit, 'database' | 'table' | 'partitionId' | 'tableIdentity'>) => [o.database, o.table, o.partitionId, o.tableIdentity].join('\0')
 
-/** Newest first: objects written by later backups first (backup ids sort by time). */
-const newestFirst = (a: ChObject, b: ChObject) => (a.writtenBy < b.writtenBy ? 1 : a.writtenBy > b.writtenBy ? -1 : a.key < b.key ? 1 : -1)
+/** Rows and digest of a set's objects together. */
+function setContent(set: EarlierSet): { rows: number; digest: string | null } {
+  return combineDigests(set.objects.map((o) => ({ rows: o.rows, digest: o.digest })))
+}
 
 /**
- * Decides each unit: `full` exports everything; otherwise an earlier object
- * with the same fingerprint is reused, objects whose fingerprint differs only
- * by a later mutation version (and that have a digest) make the unit a
- * `check`, and anything else is exported.
+ * Decides each unit, given the earlier sets newest first: `full` exports everything;
+ * otherwise a set with the same fingerprint is reused; a committed set the partition
+ * only gained parts since (appendedParts), with fewer than MAX_DELTAS deltas, gets a
+ * delta (bestAppend); sets whose fingerprint differs only by a later
+ * mutation version (and whose digest is known) make the unit a `check`; anything else
+ * is exported.
  */
-export function planBackup(units: readonly BackupUnit[], previous: readonly ChObject[], opts: { full: boolean }): PlannedUnit[] {
-  const byUnit = new Map<string, ChObject[]>()
-  for (const o of previous) {
-    const k = unitKey(o)
-    byUnit.set(k, [...(byUnit.get(k) ?? []), o])
+export function planBackup(units: readonly BackupUnit[], previous: readonly EarlierSet[], opts: { full: boolean }): PlannedUnit[] {
+  const byUnit = new Map<string, EarlierSet[]>()
+  for (const set of previous) {
+    const k = unitKey(set.objects[0] as ChObject)
+    byUnit.set(k, [...(byUnit.get(k) ?? []), set])
   }
   return units.map((unit): PlannedUnit => {
     if (opts.full) return { action: 'export', unit, reason: 'full' }
-    const earlier = (byUnit.get(unitKey(unit)) ?? []).sort(newestFirst)
-    const same = earlier.find((o) => o.fingerprint === unit.fingerprint)
-    if (same) return { action: 'reuse', unit, object: same, byDigest: false }
-    const candidates = unit.kind === 'partition' ? earlier.filter((o) => o.digest !== null && compareFingerprints(o.fingerprint, unit.fingerprint) === 'mutated') : []
+    const earlier = byUnit.get(unitKey(unit)) ?? []
+    const same = earlier.find((set) => set.fingerprint === unit.fingerprint)
+    if (same) return { action: 'reuse', unit, set: same, byDigest: false }
+    if (unit.kind !== 'partition') return { action: 'export', unit, reason: earlier.length > 0 ? 'changed' : 'new' }
+    const append = bestAppend(earlier, unit)
+    if (append) return { action: 'append', unit, ...append }
+    const candidates = earlier.filter((set) => setContent(set).digest !== null && compareFingerprints(set.fingerprint, unit.fingerprint) === 'mutated')
     if (candidates.length > 0) return { action: 'check', unit, candidates }
     return { action: 'export', unit, reason: earlier.length > 0 ? 'changed' : 'new' }
   })
 }
 
-/** After a `check`: reuse the candidate whose content equals the measured digest, else export. */
+/**
+ * Where a set's objects end, in order: each object up to the block where the next (a
+ * delta) starts, the last one at the set's highest block. Undefined for a set this code
+ * did not write in order (no fingerprint to read, or deltas out of order).
+ */
+export function boundariesOf(set: EarlierSet): Boundary[] | undefined {
+  const state = decodeFingerprint(set.fingerprint)
+  if (!state) return undefined
+  const out: Boundary[] = []
+  let rows = 0n
+  for (let i = 0; i < set.objects.length; i++) {
+    rows += BigInt((set.objects[i] as ChObject).rows)
+    const next = set.objects[i + 1]?.afterBlock
+    const block = next === undefined ? state.maxBlock : BigInt(next)
+    if (out.length > 0 && block <= (out.at(-1) as Boundary).block) return undefined
+    out.push({ block, rows })
+  }
+  return out
+}
+
+/**
+ * The set to add a delta to: of the committed sets the partition only gained parts since,
+ * the one needing the smallest delta (highest boundary). Backups of one second are not
+ * ordered by id, hence no "newest first" here. A set with MAX_DELTAS deltas gets no more
+ * unless the delta replaces some of them.
+ */
+function bestAppend(earlier: readonly EarlierSet[], unit: BackupUnit): { base: EarlierSet; added: Appended } | undefined {
+  let best: { base: EarlierSet; added: Appended } | undefined
+  for (const set of earlier) {
+    const edges = set.fromJournal || !unit.partRows ? undefined : boundariesOf(set)
+    const added = edges && appendedParts(set.fingerprint, unit.fingerprint, unit.partRows as PartRow[], edges)
+    if (!added || added.keep > MAX_DELTAS) continue
+    if (!best || BigInt(added.afterBlock) > BigInt(best.added.afterBlock)) best = { base: { ...set, objects: set.objects.slice(0, added.keep) }, added }
+  }
+  return best
+}
+
+/** After a `check`: reuse the set whose content equals the measured digest, else export. */
 export function resolveCheck(planned: Extract<PlannedUnit, { action: 'check' }>, measured: { rows: number; digest: string } | undefined): PlannedUnit {
-  const match = measured && planned.candidates.find((o) => o.digest === measured.digest && o.rows === measured.rows)
-  if (match) return { action: 'reuse', unit: planned.unit, object: match, byDigest: true }
+  const match = measured && planned.candidates.find((set) => {
+    const c = setContent(set)
+    return c.digest === measured.digest && c.rows === measured.rows
+  })
+  if (match) return { action: 'reuse', unit: planned.unit, set: match, byDigest: true }
   return { action: 'export', unit: planned.unit, reason: 'changed' }
 }
 

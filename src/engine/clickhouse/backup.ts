@@ -15,10 +15,10 @@ import { endpointOf } from './connection.ts'
 import { discover } from './discovery.ts'
 import type { ClickHouseDriver } from './driver.ts'
 import { partitionPredicate } from './export-sql.ts'
-import { coversParts, exportUnit, measure, type ExportContext } from './export-unit.ts'
+import { coversParts, exportDelta, exportUnit, measure, type ExportContext } from './export-unit.ts'
 import type { NameFilter } from './filters.ts'
 import { JournalWriter } from './journal.ts'
-import type { ClickHouseManifest } from './manifest.ts'
+import type { ChObject, ClickHouseManifest } from './manifest.ts'
 import { readPartitions } from './partitions.ts'
 import { previousObjects, type PreviousObjects } from './previous.ts'
 import { withSignal } from './signal-driver.ts'
@@ -71,7 +71,7 @@ async function gatherUnits(driver: ClickHouseDriver, catalog: Catalog, signal: A
 
 /** Cheap work first (reuse, digest checks), then exports, largest first, so parallel exports end together. */
 function workOrder(plan: PlannedUnit[]): PlannedUnit[] {
-  const rank = (p: PlannedUnit) => (p.action === 'export' ? 1 : 0)
+  const rank = (p: PlannedUnit) => (p.action === 'export' || p.action === 'append' ? 1 : 0)
   return [...plan].sort((a, b) => rank(a) - rank(b) || b.unit.bytes - a.unit.bytes)
 }
 
@@ -94,16 +94,25 @@ async function runUnit(run: Run, planned: PlannedUnit): Promise<void> {
     decided = resolveCheck(decided, (await coversParts(ctx.driver, unit, measured)) ? measured : undefined)
   }
   if (decided.action === 'reuse') {
-    const { object, unit, byDigest } = decided
+    const { set, unit, byDigest } = decided
     // Journal entries are hints: their object may never have been completed, or was pruned since.
-    if (!run.previous.fromJournal.has(object.key) || (await ctx.repo.hasObject(object))) {
-      run.outcomes.push({ object: reusedEntry(object, unit), how: byDigest ? 'reused-by-digest' : 'reused' })
+    if (!set.fromJournal || (await ctx.repo.hasObject(set.objects[0] as ChObject))) {
+      run.outcomes.push({ objects: set.objects.map((o) => reusedEntry(o, unit)), written: [], how: byDigest ? 'reused-by-digest' : 'reused' })
+      return
+    }
+  }
+  if (decided.action === 'append') {
+    const { base, unit, added } = decided
+    const delta = await exportDelta(ctx, table, unit, added)
+    if (delta) {
+      run.outcomes.push({ objects: [...base.objects.map((o) => reusedEntry(o, unit)), delta], written: [delta], how: 'appended' })
+      run.journal.add(delta)
       return
     }
   }
   const object = await exportUnit(ctx, table, decided.unit)
   if (!object) return
-  run.outcomes.push({ object, how: 'exported' })
+  run.outcomes.push({ objects: [object], written: [object], how: 'exported' })
   run.journal.add(object)
 }
 
@@ -139,8 +148,8 @@ export async function backupClickHouse(opts: ClickHouseBackupOptions): Promise<C
     log?.info({ full: opts.full ?? false, parallelism: opts.parallelism }, 'clickhouse backup started')
     const catalog = await discover(driver, opts.filter)
     const units = await gatherUnits(driver, catalog, signal)
-    const previous = opts.full ? { objects: [], fromJournal: new Set<string>() } : await previousObjects(repo)
-    const plan = workOrder(planBackup(units, previous.objects, { full: opts.full ?? false }))
+    const previous: PreviousObjects = opts.full ? { sets: [] } : await previousObjects(repo)
+    const plan = workOrder(planBackup(units, previous.sets, { full: opts.full ?? false }))
     const progress: Progress = { unitsDone: 0, unitsTotal: plan.length, bytesDone: 0, bytesTotal: plan.filter((p) => p.action !== 'reuse').reduce((n, p) => n + p.unit.bytes, 0) }
     const report = () => opts.onProgress?.({ ...progress })
     const ctx: ExportContext = { driver, repo, backupId: id, signal, onBytes: (n) => (progress.bytesDone += n) }

@@ -25,6 +25,7 @@ import type { ClickHouseDriver } from './driver.ts'
 import { digestSql, exportSql, partitionPredicate } from './export-sql.ts'
 import type { ChObject } from './manifest.ts'
 import { objectKey } from './object-keys.ts'
+import type { Appended } from './fingerprint.ts'
 import { partsStillActive, readPartitions } from './partitions.ts'
 
 /** Attempts per partition before the backup gives up on it (each attempt follows a merge that replaced its parts). */
@@ -59,9 +60,9 @@ export async function coversParts(driver: ClickHouseDriver, unit: BackupUnit, me
 }
 
 /** Streams the rows `predicate` selects into the object `key`; resolves with the reference and the digest started alongside. */
-async function writeExport(ctx: ExportContext, table: TableInfo, unit: BackupUnit, predicate: string | undefined, digest: boolean) {
+async function writeExport(ctx: ExportContext, table: TableInfo, unit: BackupUnit, predicate: string | undefined, digest: boolean, keyTag = unit.fingerprint) {
   let measuring: Promise<Measured> | undefined
-  const key = objectKey(unit.database, unit.table, unit.partitionId, unit.fingerprint, ctx.backupId)
+  const key = objectKey(unit.database, unit.table, unit.partitionId, keyTag, ctx.backupId)
   const open = async (): Promise<Readable> => {
     const body = await ctx.driver.queryStream(exportSql(table, predicate), 'Native', { signal: ctx.signal })
     if (digest) {
@@ -118,4 +119,19 @@ export async function exportUnit(ctx: ExportContext, table: TableInfo, unit: Bac
     `partition ${unit.partition} (id ${unit.partitionId}) of ${unit.database}.${unit.table} had its parts replaced by merges during each of ${EXPORT_ATTEMPTS} exports; run the backup again`,
     { details: { database: unit.database, table: unit.table, partitionId: unit.partitionId } },
   )
+}
+
+/**
+ * Exports only the parts `added` names (a delta: the rows a partition gained since its
+ * earlier objects). One attempt: resolves with the entry when the export provably read
+ * every one of those parts (same proof as exportUnit), else removes what it stored and
+ * resolves undefined, and the caller exports the partition whole.
+ */
+export async function exportDelta(ctx: ExportContext, table: TableInfo, unit: BackupUnit, added: Appended): Promise<ChObject | undefined> {
+  const delta: BackupUnit = { ...unit, parts: added.parts, rows: added.rows }
+  const predicate = partitionPredicate({ partitionId: unit.partitionId, parts: added.parts })
+  const { ref, measured } = await writeExport(ctx, table, delta, predicate, true, `${unit.fingerprint}-d${added.afterBlock}`)
+  if (measured && (await coversParts(ctx.driver, delta, measured))) return { ...entry(ref, table, delta, measured, ctx.backupId), afterBlock: added.afterBlock }
+  await ctx.repo.sink.delete([ref.key]).catch(() => undefined)
+  return undefined
 }

@@ -108,3 +108,53 @@ export function compareFingerprints(previous: string | undefined, current: strin
   const sameData = a.minBlock === b.minBlock && a.maxBlock === b.maxBlock && a.rows === b.rows && a.columns === b.columns
   return sameData && b.mutation > a.mutation ? 'mutated' : 'changed'
 }
+
+/** The parts added to a partition since a backup, when that is all that happened (see appendedParts). */
+export interface Appended {
+  /** Names of the parts above `afterBlock`: the rows to add to the kept objects. */
+  parts: string[]
+  rows: number
+  /** The block the kept objects end at. */
+  afterBlock: string
+  /** How many of the earlier objects (in order) hold the rows up to `afterBlock`. */
+  keep: number
+}
+
+/** Where the earlier objects of a partition end: after object i, every block up to `block` is held, `rows` rows in all. */
+export interface Boundary {
+  block: bigint
+  rows: bigint
+}
+
+/**
+ * What was added to a partition since a state `previous` was backed up, when nothing else
+ * happened (pure). The earlier objects end at `boundaries` (the last one at the previous
+ * state's highest block). Required: the columns, the lowest block and the mutation version
+ * are unchanged, and at some boundary every active part lies wholly at or below it or
+ * wholly above it, and the parts at or below it hold exactly the rows the objects up to it
+ * hold. Then those parts hold what those objects hold (the same argument as for an
+ * unchanged fingerprint), and the parts above it are the rest. The highest such boundary
+ * is taken; a background merge across the last one falls back to an earlier one.
+ * Undefined otherwise: rows removed by a deduplicating merge or TTL, a mutation, a new
+ * column, or nothing new.
+ */
+export function appendedParts(previous: string, current: string, parts: readonly PartRow[], boundaries: readonly Boundary[]): Appended | undefined {
+  const a = decodeFingerprint(previous)
+  const b = decodeFingerprint(current)
+  if (!a || !b || a.minBlock !== b.minBlock || a.mutation !== b.mutation || a.columns !== b.columns || b.maxBlock <= a.maxBlock) return undefined
+  for (let k = boundaries.length - 1; k >= 0; k--) {
+    const edge = boundaries[k] as Boundary
+    const added: PartRow[] = []
+    let below = 0n
+    let clean = true
+    for (const p of parts) {
+      if (BigInt(p.maxBlock) <= edge.block) below += BigInt(p.rows)
+      else if (BigInt(p.minBlock) > edge.block) added.push(p)
+      else clean = false
+    }
+    if (clean && below === edge.rows && added.length > 0) {
+      return { parts: added.map((p) => p.name).sort(), rows: added.reduce((n, p) => n + Number(p.rows), 0), afterBlock: String(edge.block), keep: k + 1 }
+    }
+  }
+  return undefined
+}

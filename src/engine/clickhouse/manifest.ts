@@ -38,13 +38,22 @@ export interface ChObject extends ObjectRef {
   tableIdentity: string
   /** The backup that wrote the object (part of its key); later backups that reuse it keep this. */
   writtenBy: string
+  /**
+   * Present on a delta: an object holding only the parts added to its partition above
+   * this block number (decimal) since an earlier backup. A partition's rows are those of
+   * all its objects in the manifest together; they are loaded as one unit.
+   */
+  afterBlock?: string
 }
 
 /** Figures of one backup (also what `tidemark backup clickhouse` prints). */
 export interface ChBackupStats {
   /** Units in the backup: partitions of MergeTree tables plus non-empty other storage tables. */
   partitionsTotal: number
+  /** Exported in this backup: whole, or as a delta (the parts added since the previous backup). */
   partitionsExported: number
+  /** Of the exported ones: how many as a delta. */
+  partitionsAppended: number
   partitionsReused: number
   /** Of the reused ones: how many needed a content digest first (fingerprint moved by a mutation only). */
   partitionsReusedByDigest: number

@@ -17,6 +17,8 @@ export interface PartitionSnapshot {
   bytes: number
   /** Names of the active parts the fingerprint was computed from. */
   parts: string[]
+  /** Those parts with their rows and block numbers. */
+  partRows: PartRow[]
   fingerprint: string
 }
 
@@ -46,6 +48,7 @@ export function snapshotsFromParts(rows: readonly SystemPartRow[], columns: read
         rows: parts.reduce((n, p) => n + Number(p.rows), 0),
         bytes: parts.reduce((n, p) => n + Number(p.data_uncompressed_bytes), 0),
         parts: parts.map((p) => p.name).sort(),
+        partRows,
         fingerprint: fingerprint(partRows, columns),
       }
     })

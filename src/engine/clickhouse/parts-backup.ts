@@ -89,7 +89,7 @@ async function storePart(run: Run, f: FrozenPart): Promise<void> {
   const key = partKey(f.table.database, f.table.name, f.part, checksums)
   const earlier = run.known.get(key)
   if (earlier && isPartObject(earlier) && (await repo.hasObject(earlier))) {
-    run.outcomes.push({ object: { ...earlier, tableIdentity: f.identity }, how: 'reused' })
+    run.outcomes.push({ objects: [{ ...earlier, tableIdentity: f.identity }], written: [], how: 'reused' })
     return
   }
   const { reused: _reused, ...stored } = await repo.writeObject(key, () => PartReader.open(f.dir), { signal: run.signal })
@@ -108,7 +108,7 @@ async function storePart(run: Run, f: FrozenPart): Promise<void> {
     part: f.part,
     checksumsSha256: checksums,
   }
-  run.outcomes.push({ object, how: 'exported' })
+  run.outcomes.push({ objects: [object], written: [object], how: 'exported' })
   run.journal.add(object)
   run.progress.bytesDone += stored.rawSize
 }
@@ -121,7 +121,7 @@ async function exportLogical(run: Run, table: TableInfo, identity: string): Prom
   const ctx: ExportContext = { driver, repo, backupId: run.id, signal: run.signal, onBytes: (n) => (run.progress.bytesDone += n) }
   const object = await exportUnit(ctx, table, unit)
   if (!object) return
-  run.outcomes.push({ object, how: 'exported' })
+  run.outcomes.push({ objects: [object], written: [object], how: 'exported' })
   run.journal.add(object)
 }
 
@@ -132,7 +132,7 @@ function failure(err: unknown, id: string, journaled: number): TidemarkError {
 }
 
 function partsStats(run: Run, logicalTables: number): ClickHousePartsManifest['parts'] {
-  const parts = run.outcomes.filter((o) => isPartObject(o.object))
+  const parts = run.outcomes.filter((o) => o.objects.some(isPartObject))
   const uploaded = parts.filter((o) => o.how === 'exported').length
   return { partsTotal: parts.length, partsUploaded: uploaded, partsReused: parts.length - uploaded, logicalTables }
 }

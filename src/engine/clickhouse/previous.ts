@@ -10,10 +10,31 @@ import { JOURNAL_PREFIX, type ObjectRef, type Repository } from '../repository/i
 import { readJson } from '../repository/json.ts'
 import { isChObject, isClickHouseManifest, type ChObject } from './manifest.ts'
 
-/** Earlier objects, and which of them are known only from journals (not guaranteed to exist). */
-export interface PreviousObjects {
+/**
+ * One partition's (or table's) objects as one earlier backup recorded them: together they
+ * hold its rows at `fingerprint`. From a journal, a set is one whole object that may not
+ * exist (its backup failed); deltas are never taken from journals, since their base is
+ * only known from a manifest.
+ */
+export interface EarlierSet {
   objects: ChObject[]
-  fromJournal: Set<string>
+  fingerprint: string
+  fromJournal: boolean
+}
+
+/** Earlier sets, newest first. */
+export interface PreviousObjects {
+  sets: EarlierSet[]
+}
+
+/** The sets of one manifest: its objects grouped by unit. */
+function setsOf(objects: readonly ChObject[]): EarlierSet[] {
+  const byUnit = new Map<string, ChObject[]>()
+  for (const o of objects) {
+    const k = [o.database, o.table, o.partitionId, o.tableIdentity].join('\0')
+    byUnit.set(k, [...(byUnit.get(k) ?? []), o])
+  }
+  return [...byUnit.values()].map((list) => ({ objects: list, fingerprint: (list[0] as ChObject).fingerprint, fromJournal: false }))
 }
 
 /**
@@ -30,17 +51,17 @@ export function newestIds(sortedIds: readonly string[]): string[] {
 
 /** Reads the newest manifest and every journal of the clickhouse source. Read-only. */
 export async function previousObjects(repo: Repository): Promise<PreviousObjects> {
-  const objects: ChObject[] = []
+  const sets: EarlierSet[] = []
   const keys = new Set<string>()
-  for (const id of newestIds(await repo.listManifestIds('clickhouse'))) {
+  for (const id of newestIds(await repo.listManifestIds('clickhouse')).reverse()) {
     const m = await repo.readManifest('clickhouse', id)
-    for (const o of isClickHouseManifest(m) ? m.objects : []) {
-      if (!isChObject(o) || keys.has(o.key)) continue
-      keys.add(o.key)
-      objects.push(o)
+    for (const set of setsOf(isClickHouseManifest(m) ? m.objects.filter(isChObject) : [])) {
+      // Two manifests of the same second may list the same objects: one set is enough.
+      if (set.objects.every((o) => keys.has(o.key))) continue
+      for (const o of set.objects) keys.add(o.key)
+      sets.push(set)
     }
   }
-  const fromJournal = new Set<string>()
   for await (const item of listAll(repo.sink, `${JOURNAL_PREFIX}clickhouse/`)) {
     let journal: { objects?: ObjectRef[] }
     try {
@@ -51,11 +72,10 @@ export async function previousObjects(repo: Repository): Promise<PreviousObjects
       throw err
     }
     for (const o of journal.objects ?? []) {
-      if (!isChObject(o) || keys.has(o.key)) continue
+      if (!isChObject(o) || o.afterBlock !== undefined || keys.has(o.key)) continue
       keys.add(o.key)
-      objects.push(o)
-      fromJournal.add(o.key)
+      sets.push({ objects: [o], fingerprint: o.fingerprint, fromJournal: true })
     }
   }
-  return { objects, fromJournal }
+  return { sets }
 }

@@ -91,28 +91,32 @@ export function undoSql(table: PlannedTable, o: ChObject, createdHere: boolean):
 }
 
 /**
- * Loads one object. When the server cannot be reached mid-load (a table created by this
- * restore only), what the load may have written is removed (undoSql) and the load runs
- * again, for up to LOAD_RETRY_MS; the removal itself waits for the server the same way.
- * Any other failure, or a table that existed before, fails the load at once.
+ * Loads one partition's objects (one, or a base and its deltas) one after the other. When
+ * the server cannot be reached mid-load (a table created by this restore only), what the
+ * loads may have written is removed (undoSql: the whole partition) and all its objects are
+ * loaded again, for up to LOAD_RETRY_MS; the removal itself waits for the server the same
+ * way. Any other failure, or a table that existed before, fails the load at once.
  */
-async function loadObject(x: Exec, table: PlannedTable, o: ChObject): Promise<void> {
+async function loadUnit(x: Exec, table: PlannedTable, objects: readonly ChObject[]): Promise<void> {
   const { driver, repo } = x.opts
-  const undo = undoSql(table, o, !x.state.existing.has(`${table.info.database}.${table.info.name}`))
+  const first = objects[0] as ChObject
+  const undo = undoSql(table, first, !x.state.existing.has(`${table.info.database}.${table.info.name}`))
   const giveUpAt = Date.now() + LOAD_RETRY_MS
   const unreachable = (err: unknown) => isTidemarkError(err, 'TM_ERR_CLICKHOUSE_UNREACHABLE')
   let attempt = 0
   const wait = async (err: unknown) => {
     attempt++
     const ms = loadBackoffMs(attempt)
-    if (undo === undefined || !unreachable(err) || Date.now() + ms > giveUpAt) throw partialLoad(err, table, o, undo !== undefined)
-    x.opts.logger?.warn({ err, table: `${table.info.database}.${table.info.name}`, partitionId: o.partitionId, attempt, retryInMs: ms }, 'ClickHouse could not be reached while loading a partition; its rows are removed and it is loaded again')
+    if (undo === undefined || !unreachable(err) || Date.now() + ms > giveUpAt) throw partialLoad(err, table, first, undo !== undefined)
+    x.opts.logger?.warn({ err, table: `${table.info.database}.${table.info.name}`, partitionId: first.partitionId, attempt, retryInMs: ms }, 'ClickHouse could not be reached while loading a partition; its rows are removed and it is loaded again')
     await sleep(ms, undefined, { signal: x.signal }).catch(() => x.signal?.throwIfAborted())
   }
   for (;;) {
     try {
-      const body = await repo.readObject(o, { signal: x.signal })
-      await driver.insertStream(insertSql(table, o), body, { settings: { insert_deduplicate: 0 }, signal: x.signal })
+      for (const o of objects) {
+        const body = await repo.readObject(o, { signal: x.signal })
+        await driver.insertStream(insertSql(table, o), body, { settings: { insert_deduplicate: 0 }, signal: x.signal })
+      }
       return
     } catch (err) {
       await wait(err)
@@ -126,6 +130,13 @@ async function loadObject(x: Exec, table: PlannedTable, o: ChObject): Promise<vo
       }
     }
   }
+}
+
+/** A table's objects by unit: a partition's base and deltas together, in manifest order. */
+function unitsOf(objects: readonly ChObject[]): ChObject[][] {
+  const byPartition = new Map<string, ChObject[]>()
+  for (const o of objects) byPartition.set(o.partitionId, [...(byPartition.get(o.partitionId) ?? []), o])
+  return [...byPartition.values()]
 }
 
 function partialLoad(err: unknown, table: PlannedTable, o: ChObject, created: boolean): unknown {
@@ -153,20 +164,21 @@ async function runStep(x: Exec, step: Exclude<RestoreStep, { step: 'data' }>): P
   x.report.created.push(step.table)
 }
 
-/** Loads the objects of `tables` in parallel. */
+/** Loads the objects of `tables` in parallel, a partition's objects together. */
 async function loadTables(x: Exec, tables: string[]): Promise<void> {
+  const raw = (list: readonly ChObject[]) => list.reduce((n, o) => n + o.rawSize, 0)
   const work = tables.flatMap((k) => {
     const t = x.plan.tables.get(k) as PlannedTable
-    return t.objects.map((o) => ({ t, o }))
+    return unitsOf(t.objects).map((objects) => ({ t, objects, bytes: raw(objects) }))
   })
-  work.sort((a, b) => b.o.rawSize - a.o.rawSize)
-  await forEachLimit(work, x.opts.parallelism, async ({ t, o }) => {
-    await loadObject(x, t, o)
-    x.report.objectsLoaded++
-    x.report.rowsLoaded += o.rows
-    x.report.rawBytesLoaded += o.rawSize
-    x.progress.unitsDone++
-    x.progress.bytesDone += o.rawSize
+  work.sort((a, b) => b.bytes - a.bytes)
+  await forEachLimit(work, x.opts.parallelism, async ({ t, objects, bytes }) => {
+    await loadUnit(x, t, objects)
+    x.report.objectsLoaded += objects.length
+    x.report.rowsLoaded += objects.reduce((n, o) => n + o.rows, 0)
+    x.report.rawBytesLoaded += bytes
+    x.progress.unitsDone += objects.length
+    x.progress.bytesDone += bytes
     x.opts.onProgress?.({ ...x.progress })
   }, x.signal)
 }
