@@ -84,10 +84,13 @@ interface Results {
   storedBytes: number
   baseBytes: number
   exportedIncr: number[]
+  /** Of those, exported as a delta (only the parts added since the previous backup), and the raw MiB written. */
+  appendedIncr: number[]
+  writtenIncr: number[]
 }
 
 async function rounds(b: Bench): Promise<Results> {
-  const r: Results = { full: [], dump: [], restore: [], load: [], incr: [], rawBytes: 0, storedBytes: 0, baseBytes: 0, exportedIncr: [] }
+  const r: Results = { full: [], dump: [], restore: [], load: [], incr: [], rawBytes: 0, storedBytes: 0, baseBytes: 0, exportedIncr: [], appendedIncr: [], writtenIncr: [] }
   let repo = ''
   let id = ''
   for (let i = 0; i < Number(args.runs); i++) {
@@ -124,8 +127,11 @@ async function rounds(b: Bench): Promise<Results> {
     await b.source.query(insertRuns(days - 1, onePercent, 10_000_000 + i * onePercent))
     const m = await tm(b, repo, ['backup', 'clickhouse'])
     r.incr.push(m)
-    r.exportedIncr.push(JSON.parse(m.stdout).stats.partitionsExported)
-    console.log(`round ${i + 1} (c): incremental ${secs(m.wallMs)} s, ${r.exportedIncr[i]} partitions exported`)
+    const stats = (JSON.parse(m.stdout) as { stats: { partitionsExported: number; partitionsAppended?: number; exportedRawBytes: number } }).stats
+    r.exportedIncr.push(stats.partitionsExported)
+    r.appendedIncr.push(stats.partitionsAppended ?? 0)
+    r.writtenIncr.push(stats.exportedRawBytes / 2 ** 20)
+    console.log(`round ${i + 1} (c): incremental ${secs(m.wallMs)} s, ${r.exportedIncr[i]} partitions exported (${r.appendedIncr[i]} as deltas), ${r.writtenIncr[i]?.toFixed(1)} MiB raw written`)
   }
   return r
 }
@@ -156,7 +162,7 @@ ${line('(c) tidemark backup clickhouse after +1% rows', r.incr)}
 
 - (a) full backup / baseline: **${ratio(med(r.full), med(r.dump))}** wall (target ≤ 1.15); all CPU (tidemark or curl+zstd, plus the servers): ${ratio(med(r.full, total), med(r.dump, total))}.
 - (b) restore / baseline: **${ratio(med(r.restore), med(r.load))}** wall (target ≤ 1.15); all CPU: ${ratio(med(r.restore, total), med(r.load, total))}.
-- (c) incremental after +1% rows / full backup: **${((100 * med(r.incr)) / med(r.full)).toFixed(1)} %** (target ≤ 5 %); partitions exported: ${r.exportedIncr.join(', ')} (the latest day of runs and of the MV's inner table).
+- (c) incremental after +1% rows / full backup: **${((100 * med(r.incr)) / med(r.full)).toFixed(1)} %** (target ≤ 5 %); partitions exported: ${r.exportedIncr.join(', ')} (the latest day of runs and of the MV's inner table), of which as deltas: ${r.appendedIncr.join(', ')}; raw MiB written: ${r.writtenIncr.map((x) => x.toFixed(1)).join(', ')}.
 - (d) peak RSS of tidemark during (a): **${Math.max(...r.full.map((m) => m.rssMiB)).toFixed(0)} MiB** (target ≤ 256 MiB).
 `
 }

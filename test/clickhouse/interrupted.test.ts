@@ -5,6 +5,7 @@ import { driverFor, tableDigests, testRepository } from './backup-helpers.ts'
 import { backupClickHouse } from '../../src/engine/clickhouse/backup.ts'
 import { restoreClickHouse } from '../../src/engine/clickhouse/restore.ts'
 import { listAll } from '../../src/sinks/sink.ts'
+import type { ClickHouseDriver } from '../../src/engine/clickhouse/driver.ts'
 
 const source = await startClickHouse(t)
 const src = driverFor(t, source)
@@ -78,11 +79,10 @@ function bigTable(): Promise<void> {
   return big
 }
 
-t.test('a connection reset during a partition load: the partition is dropped and loaded again, no row twice', async (t) => {
+/** A driver whose requests pass a proxy that resets the first connection once an INSERT on it has sent 24 MiB. */
+async function resettingDriver(t: { teardown(fn: () => unknown): void }): Promise<{ driver: ClickHouseDriver; resets: () => number }> {
   const { createServer, connect } = await import('node:net')
   const { createHttpDriver } = await import('../../src/engine/clickhouse/http-driver.ts')
-  await bigTable()
-  // A proxy in front of the server that resets the first connection once an INSERT has sent 24 MiB.
   let resets = 0
   const proxy = createServer((client) => {
     const upstream = connect(source.httpPort, '127.0.0.1')
@@ -107,15 +107,38 @@ t.test('a connection reset during a partition load: the partition is dropped and
   await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r))
   t.teardown(() => new Promise<void>((r) => proxy.close(() => r())))
   const port = (proxy.address() as { port: number }).port
-  const viaProxy = createHttpDriver({ url: `http://127.0.0.1:${port}`, user: source.user, password: source.password, requestTimeoutMs: 30_000 })
-  t.teardown(() => viaProxy.close())
+  const driver = createHttpDriver({ url: `http://127.0.0.1:${port}`, user: source.user, password: source.password, requestTimeoutMs: 30_000 })
+  t.teardown(() => driver.close())
+  return { driver, resets: () => resets }
+}
 
+t.test('a connection reset during a partition load: the partition is dropped and loaded again, no row twice', async (t) => {
+  await bigTable()
+  const { driver: viaProxy, resets } = await resettingDriver(t)
   const m = await backupClickHouse({ driver: src, repo, url: source.url, parallelism: 2, full: true })
   const report = await restoreClickHouse({ driver: viaProxy, repo, manifest: m, parallelism: 2, selection: { tables: ['ls.big'], renames: new Map([['ls', 'reset_db']]) } })
-  t.equal(resets, 1, 'one load was cut off mid-INSERT')
+  t.equal(resets(), 1, 'one load was cut off mid-INSERT')
   t.ok(report.ok, 'the restore checks pass')
   const [got, want] = [await tableDigests(src, ['reset_db']), await tableDigests(src, ['ls'])]
   t.same(got['reset_db.big'], want['ls.big'], 'rows and digest equal the source: the cut partition was loaded exactly once')
+})
+
+t.test('a connection reset while loading a delta: the base is dropped with it and both are loaded again', async (t) => {
+  await src.command('CREATE TABLE ls.grows (d Date, id UInt64, s String) ENGINE = MergeTree PARTITION BY d ORDER BY id')
+  // A merge of the base part with the new one would make the partition whole again: no delta to test.
+  await src.command('SYSTEM STOP MERGES ls.grows')
+  await src.command("INSERT INTO ls.grows SELECT toDate('2024-04-01'), number, toString(number) FROM numbers(100000)")
+  await backupClickHouse({ driver: src, repo, url: source.url, parallelism: 2 })
+  await src.command("INSERT INTO ls.grows SELECT toDate('2024-04-01'), 10000000 + number, toString(number) FROM numbers(1500000)")
+  const m = await backupClickHouse({ driver: src, repo, url: source.url, parallelism: 2 })
+  const objects = m.objects.filter((o) => o.table === 'grows')
+  t.match(objects, [{ rows: 100000 }, { rows: 1500000, afterBlock: /^\d+$/ }], 'a small base and a delta larger than the cut-off point')
+  const { driver: viaProxy, resets } = await resettingDriver(t)
+  const report = await restoreClickHouse({ driver: viaProxy, repo, manifest: m, parallelism: 2, selection: { tables: ['ls.grows'], renames: new Map([['ls', 'reset_delta']]) } })
+  t.equal(resets(), 1, 'the delta load was cut off, after the base had been loaded')
+  t.ok(report.ok, 'the restore checks pass')
+  const [got, want] = [await tableDigests(src, ['reset_delta']), await tableDigests(src, ['ls'])]
+  t.same(got['reset_delta.grows'], want['ls.grows'], 'base and delta each loaded exactly once')
 })
 
 t.test('the server restarted during a restore: the loads wait for it, and every table is exact', async (t) => {
