@@ -20,6 +20,7 @@
  *       and digest check) against `zstd -dc file | curl 'INSERT … FORMAT Native'`
  *       into tables created beforehand;
  *   (c) incremental backup after adding 1% new rows to the latest day, against (a);
+ *       also through a running daemon (bench/clickhouse-daemon.ts), as its scheduler runs it;
  *   (d) peak RSS of the tidemark process during (a).
  * Every tidemark side is the real CLI (bin/tidemark) under `/usr/bin/time -v`, with a
  * warm Node compile cache as the daemon would have. Appends the medians to
@@ -32,6 +33,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { startClickHouse } from '../test/harness/clickhouse.ts'
 import { BIN, curl, freshRepo, insertRuns, loadDataset, tm, type Bench } from './clickhouse-data.ts'
+import { daemonRounds, type DaemonTimes } from './clickhouse-daemon.ts'
 import { TIME, measure, median, secs, serverPids, shellQuote, type Measured } from './timed.ts'
 
 const MIB = 1024 * 1024
@@ -87,6 +89,7 @@ interface Results {
   /** Of those, exported as a delta (only the parts added since the previous backup), and the raw MiB written. */
   appendedIncr: number[]
   writtenIncr: number[]
+  daemon?: DaemonTimes
 }
 
 async function rounds(b: Bench): Promise<Results> {
@@ -133,6 +136,7 @@ async function rounds(b: Bench): Promise<Results> {
     r.writtenIncr.push(stats.exportedRawBytes / 2 ** 20)
     console.log(`round ${i + 1} (c): incremental ${secs(m.wallMs)} s, ${r.exportedIncr[i]} partitions exported (${r.appendedIncr[i]} as deltas), ${r.writtenIncr[i]?.toFixed(1)} MiB raw written`)
   }
+  r.daemon = await daemonRounds(b, Number(args.runs), days - 1, onePercent)
   return r
 }
 
@@ -163,7 +167,8 @@ ${line('(c) tidemark backup clickhouse after +1% rows', r.incr)}
 - (a) full backup / baseline: **${ratio(med(r.full), med(r.dump))}** wall (target ≤ 1.15); all CPU (tidemark or curl+zstd, plus the servers): ${ratio(med(r.full, total), med(r.dump, total))}.
 - (b) restore / baseline: **${ratio(med(r.restore), med(r.load))}** wall (target ≤ 1.15); all CPU: ${ratio(med(r.restore, total), med(r.load, total))}.
 - (c) incremental after +1% rows / full backup: **${((100 * med(r.incr)) / med(r.full)).toFixed(1)} %** (target ≤ 5 %); partitions exported: ${r.exportedIncr.join(', ')} (the latest day of runs and of the MV's inner table), of which as deltas: ${r.appendedIncr.join(', ')}; raw MiB written: ${r.writtenIncr.map((x) => x.toFixed(1)).join(', ')}.
-- (d) peak RSS of tidemark during (a): **${Math.max(...r.full.map((m) => m.rssMiB)).toFixed(0)} MiB** (target ≤ 256 MiB).
+${r.daemon ? `- (c) through the daemon (its scheduler's path: one running process, backups started with POST /v1/backups, timed by the job's start and end): full backup ${secs(median(r.daemon.full))} s (each ${r.daemon.full.map(secs).join(', ')}), incremental after +1% rows ${secs(median(r.daemon.incr))} s (each ${r.daemon.incr.map(secs).join(', ')}; partitions exported/as deltas ${r.daemon.exported.join(', ')}): **${((100 * median(r.daemon.incr)) / median(r.daemon.full)).toFixed(1)} %**.
+` : ''}- (d) peak RSS of tidemark during (a): **${Math.max(...r.full.map((m) => m.rssMiB)).toFixed(0)} MiB** (target ≤ 256 MiB).
 `
 }
 
