@@ -6,7 +6,7 @@
  * journal so the next backup reuses them.
  */
 import { asTidemarkError, TidemarkError } from '../../errors.ts'
-import { forEachLimit } from '../parallel.ts'
+import { forEachLimit, mapLimit } from '../parallel.ts'
 import { newBackupId, type Repository } from '../repository/index.ts'
 import { assembleManifest, type UnitOutcome } from './backup-manifest.ts'
 import { partitionUnits, planBackup, resolveCheck, reusedEntry, tableUnit, type BackupUnit, type PlannedUnit } from './backup-plan.ts'
@@ -55,18 +55,14 @@ export interface ClickHouseBackupOptions {
 /** Fingerprints every unit of the catalog's storage tables (read-only). */
 async function gatherUnits(driver: ClickHouseDriver, catalog: Catalog, signal: AbortSignal): Promise<BackupUnit[]> {
   const ids = await tableIdentities(driver, catalog.databases.map((d) => d.name))
-  const units: BackupUnit[] = []
-  for (const table of catalog.tables.filter((t) => t.hasData)) {
-    signal.throwIfAborted()
+  // A few tables at once: each is one round trip (system.parts, or a digest of a small non-MergeTree table).
+  const perTable = await mapLimit(catalog.tables.filter((t) => t.hasData), 4, async (table): Promise<BackupUnit[]> => {
     const identity = ids.get(tableKey(table.database, table.name)) ?? 'm0'
-    if (table.mergeTree) {
-      units.push(...partitionUnits(table, identity, await readPartitions(driver, table.database, table.name, table.columns)))
-    } else {
-      const unit = tableUnit(table, identity, await measure(driver, table, undefined, signal))
-      if (unit) units.push(unit)
-    }
-  }
-  return units
+    if (table.mergeTree) return partitionUnits(table, identity, await readPartitions(driver, table.database, table.name, table.columns))
+    const unit = tableUnit(table, identity, await measure(driver, table, undefined, signal))
+    return unit ? [unit] : []
+  }, signal)
+  return perTable.flat()
 }
 
 /** Cheap work first (reuse, digest checks), then exports, largest first, so parallel exports end together. */

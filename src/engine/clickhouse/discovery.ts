@@ -11,6 +11,7 @@ import { dictionarySource, engineDestination, materializedViewTarget, viewSource
 import { isMergeTree, kindOfEngine } from './engines.ts'
 import { compileFilter, type CompiledFilter, type NameFilter } from './filters.ts'
 import { qualified, quoteIdent } from './names.ts'
+import { mapLimit } from '../parallel.ts'
 
 interface TableRow {
   database: string
@@ -39,14 +40,15 @@ async function systemColumns(driver: ClickHouseDriver, table: string): Promise<S
   return new Set(rows.map((r) => r.name))
 }
 
+/** Catalog lookups (one small query each) run at once: independent, and each a round trip. */
+const LOOKUPS = 4
+
 async function databases(driver: ClickHouseDriver, filter: CompiledFilter): Promise<DatabaseInfo[]> {
   const rows = await driver.queryRows<{ name: string; engine: string }>('SELECT name, engine FROM system.databases ORDER BY name')
-  const out: DatabaseInfo[] = []
-  for (const row of rows.filter((r) => filter.database(r.name))) {
+  return await mapLimit(rows.filter((r) => filter.database(r.name)), LOOKUPS, async (row) => {
     const [ddl] = await driver.queryRows<{ statement: string }>(`SHOW CREATE DATABASE ${quoteIdent(row.name)}`)
-    out.push({ name: row.name, engine: row.engine, ddl: ddl?.statement ?? `CREATE DATABASE ${quoteIdent(row.name)}` })
-  }
-  return out
+    return { name: row.name, engine: row.engine, ddl: ddl?.statement ?? `CREATE DATABASE ${quoteIdent(row.name)}` }
+  })
 }
 
 async function tableRows(driver: ClickHouseDriver, dbs: string[]): Promise<TableRow[]> {
@@ -147,17 +149,12 @@ function select(tables: TableInfo[], filter: CompiledFilter): TableInfo[] {
 /** Reads the catalog of everything the filter selects (system databases never). Read-only; safe to retry. */
 export async function discover(driver: ClickHouseDriver, filter: NameFilter = { include: [], exclude: [] }): Promise<Catalog> {
   const compiled = compileFilter(filter)
-  const serverVersion = await driver.serverVersion()
-  const dbs = await databases(driver, compiled)
+  const [serverVersion, dbs] = await Promise.all([driver.serverVersion(), databases(driver, compiled)])
   const names = dbs.map((d) => d.name)
-  const rows = await tableRows(driver, names)
-  const columns = await columnRows(driver, names)
+  const [rows, columns] = await Promise.all([tableRows(driver, names), columnRows(driver, names)])
   const byKey = new Map(rows.map((r) => [tableKey(r.database, r.name), r]))
   const mvSources = mvSourcesFromSystem(rows)
-  const all: TableInfo[] = []
-  for (const row of rows) {
-    all.push(describe(row, await ddlOf(driver, row), columns.get(tableKey(row.database, row.name)) ?? [], mvSources, byKey))
-  }
+  const all = await mapLimit(rows, LOOKUPS, async (row) => describe(row, await ddlOf(driver, row), columns.get(tableKey(row.database, row.name)) ?? [], mvSources, byKey))
   all.push(...(await ddlDictionaries(driver, names, byKey)))
   return { serverVersion, databases: dbs, tables: select(markInnerTables(all), compiled) }
 }
