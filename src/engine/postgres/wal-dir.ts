@@ -45,6 +45,9 @@ export class WalDir extends EventEmitter {
   readonly #logger: PgLogger
   readonly #queue = new AsyncQueue<WalFileEvent>()
   readonly #reported = new Set<string>()
+  /** Listings started so far; a removal remembers the count, so a listing begun before it cannot bring the name back. */
+  #listings = 0
+  readonly #removedAt = new Map<string, number>()
   #poll: NodeJS.Timeout | undefined
   #watcher: FSWatcher | undefined
   #scanning: Promise<void> | undefined
@@ -86,6 +89,8 @@ export class WalDir extends EventEmitter {
     await unlink(join(this.dir, name)).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'ENOENT') throw err
     })
+    // A scan whose listing began before the unlink may still hold the name: it must not report it again.
+    this.#removedAt.set(name, this.#listings)
     this.#reported.delete(name)
   }
 
@@ -127,6 +132,7 @@ export class WalDir extends EventEmitter {
 
   async #scanOnce(): Promise<void> {
     let names: string[]
+    const listing = ++this.#listings
     try {
       names = await readdir(this.dir)
     } catch (err) {
@@ -136,9 +142,18 @@ export class WalDir extends EventEmitter {
     const present = new Set(names)
     // A name that disappeared (stored and removed) is reported again if it comes back.
     for (const n of this.#reported) if (!present.has(n)) this.#reported.delete(n)
+    const stale = (name: string) => {
+      const removed = this.#removedAt.get(name)
+      if (removed === undefined) return false
+      if (removed >= listing) return true
+      // This listing began after the removal: a file of that name now is a new one.
+      this.#removedAt.delete(name)
+      return false
+    }
+    for (const n of this.#removedAt.keys()) if (!present.has(n)) stale(n)
     const found = names
       .map((n) => classifyWalName(n, this.#segSize))
-      .filter((c): c is Extract<WalName, { kind: 'segment' | 'history' }> => c !== undefined && c.kind !== 'partial' && !this.#reported.has(c.name))
+      .filter((c): c is Extract<WalName, { kind: 'segment' | 'history' }> => c !== undefined && c.kind !== 'partial' && !this.#reported.has(c.name) && !stale(c.name))
       .sort(walOrder)
     for (const c of found) {
       this.#reported.add(c.name)
