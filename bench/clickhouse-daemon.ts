@@ -21,15 +21,15 @@ export interface DaemonTimes {
   exported: string[]
 }
 
-/** `runs` full backups, then `runs` incrementals each after adding `rows` rows to day `day`. */
-export async function daemonRounds(b: Bench, runs: number, day: number, rows: number): Promise<DaemonTimes> {
+/** `runs` full backups, then `runs` incrementals each after adding `rows` rows to day `day`; `clickhouse` adds to the daemon's clickhouse settings (method, dataPath). */
+export async function daemonRounds(b: Bench, runs: number, day: number, rows: number, clickhouse: Record<string, unknown> = {}): Promise<DaemonTimes> {
   const stops: (() => unknown)[] = []
   try {
     const port = await freePort()
     const cfg = join(b.dir, 'daemon.yaml')
     await writeFile(cfg, stringify({
       repository: { url: join(b.dir, 'daemon-repo') },
-      clickhouse: { url: b.source.url, user: b.source.user, password: b.source.password },
+      clickhouse: { url: b.source.url, user: b.source.user, password: b.source.password, ...clickhouse },
       schedules: { clickhouse: { incremental: 'off', full: 'off' }, prune: 'off' },
       api: { host: '127.0.0.1', port, adminToken: TOKEN },
       log: { level: 'info' },

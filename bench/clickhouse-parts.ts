@@ -11,7 +11,8 @@
  *       backup (--target-data-path) against the same of a logical backup;
  *   (b) full parts backup (`TIDEMARK_CLICKHOUSE_METHOD=parts tidemark backup
  *       clickhouse --full`) against FREEZE + `tar -c <shadow dir> | zstd -3 > file`;
- *   (c) incremental parts backup after adding 1% new rows, against (b).
+ *   (c) incremental parts backup after adding 1% new rows, against (b); also through a
+ *       running daemon (bench/clickhouse-daemon.ts), as its scheduler runs it.
  * Every tidemark side is the real CLI under `/usr/bin/time -v`; CPU of the
  * measured process and of both servers is recorded besides wall time.
  */
@@ -21,6 +22,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { startClickHouse } from '../test/harness/clickhouse.ts'
 import { BIN, curl, freshRepo, insertRuns, loadDataset, tm, type Bench } from './clickhouse-data.ts'
+import { daemonRounds, type DaemonTimes } from './clickhouse-daemon.ts'
 import { measure, median, secs, serverPids, shellQuote as q, type Measured } from './timed.ts'
 
 const { values: args } = parseArgs({
@@ -51,6 +53,7 @@ interface Results {
   full: Measured[]
   baseline: Measured[]
   incr: Measured[]
+  daemon?: DaemonTimes
   uploadedIncr: number[]
 }
 
@@ -82,6 +85,7 @@ async function rounds(b: Bench): Promise<Results> {
     r.incr.push(m)
     r.uploadedIncr.push((JSON.parse(m.stdout) as { stats: { partitionsExported: number } }).stats.partitionsExported)
   }
+  r.daemon = await daemonRounds(b, Number(args.runs), Number(args.days) - 1, Math.round(total / 100), { method: 'parts', dataPath: join(b.source.dataDir, 'data') })
   return r
 }
 
@@ -107,7 +111,8 @@ ${row('(c) tidemark backup, parts, after +1% rows', r.incr)}
 - (a) logical restore / parts restore: **${ratio(med(r.restoreLogical), med(r.restoreParts))}×** wall (target ≥ 10×); all CPU: ${ratio(med(r.restoreLogical, total), med(r.restoreParts, total))}×.
 - (b) parts backup / baseline: **${ratio(med(r.full), med(r.baseline))}** wall (target ≤ 1.15); all CPU: ${ratio(med(r.full, total), med(r.baseline, total))}.
 - (c) incremental after +1% rows / full parts backup: **${((100 * med(r.incr)) / med(r.full)).toFixed(1)} %** (target ≤ 5 %); objects uploaded: ${r.uploadedIncr.join(', ')}.
-`
+${r.daemon ? `- (c) through the daemon (clickhouse.method parts; one running process, backups started with POST /v1/backups, timed by the job's start and end): full ${secs(median(r.daemon.full))} s (each ${r.daemon.full.map(secs).join(', ')}), incremental after +1% rows ${secs(median(r.daemon.incr))} s (each ${r.daemon.incr.map(secs).join(', ')}): **${((100 * median(r.daemon.incr)) / median(r.daemon.full)).toFixed(1)} %**.
+` : ''}`
 }
 
 async function main(): Promise<void> {
