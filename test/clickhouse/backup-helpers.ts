@@ -2,6 +2,8 @@
 import { initRepository, type Repository } from '../../src/engine/repository/index.ts'
 import { createPipelinePool } from '../../src/engine/pipeline/index.ts'
 import { createFsSink } from '../../src/sinks/fs.ts'
+import { withFaults, type FaultySink } from '../../src/sinks/faulty.ts'
+import type { Sink } from '../../src/sinks/sink.ts'
 import { createHttpDriver } from '../../src/engine/clickhouse/http-driver.ts'
 import type { ClickHouseDriver } from '../../src/engine/clickhouse/driver.ts'
 import { discover } from '../../src/engine/clickhouse/discovery.ts'
@@ -16,15 +18,26 @@ interface Teardownable {
 
 /** A fresh repository in a temporary directory, closed and removed in teardown. */
 export async function testRepository(t: Teardownable): Promise<{ repo: Repository; root: string }> {
+  const { repo, root } = await repositoryOn(t, createFsSink)
+  return { repo, root }
+}
+
+/** Like testRepository, on a sink whose calls the test can make fail (withFaults). */
+export async function faultyTestRepository(t: Teardownable): Promise<{ repo: Repository; root: string; sink: FaultySink }> {
+  return await repositoryOn(t, (root) => withFaults(createFsSink(root)))
+}
+
+async function repositoryOn<S extends Sink>(t: Teardownable, open: (root: string) => S): Promise<{ repo: Repository; root: string; sink: S }> {
   const root = await tempDir('tidemark-chrepo-')
   const pool = createPipelinePool({ threads: 2 })
-  const repo = await initRepository(createFsSink(root), { pipeline: { pool, chunkSize: 256 * 1024 } })
+  const sink = open(root)
+  const repo = await initRepository(sink, { pipeline: { pool, chunkSize: 256 * 1024 } })
   t.teardown(async () => {
     await repo.close()
     await pool.destroy()
     await removeTempDir(root)
   })
-  return { repo, root }
+  return { repo, root, sink }
 }
 
 /** A driver for a test server, closed in teardown. */

@@ -4,28 +4,15 @@
  */
 import t from 'tap'
 import { startClickHouse } from '../harness/clickhouse.ts'
-import { removeTempDir, tempDir } from '../harness/proc.ts'
-import { driverFor, tableDigests } from './backup-helpers.ts'
+import { driverFor, faultyTestRepository, tableDigests } from './backup-helpers.ts'
 import { backupClickHouse } from '../../src/engine/clickhouse/backup.ts'
 import { restoreClickHouse } from '../../src/engine/clickhouse/restore.ts'
-import { initRepository } from '../../src/engine/repository/index.ts'
-import { createPipelinePool } from '../../src/engine/pipeline/index.ts'
-import { createFsSink } from '../../src/sinks/fs.ts'
-import { withFaults } from '../../src/sinks/faulty.ts'
 import { listAll } from '../../src/sinks/sink.ts'
 
 t.test('a delta known only from a failed backup’s journal is not reused as the partition', async (t) => {
   const [source, target] = await Promise.all([startClickHouse(t), startClickHouse(t)])
   const [src, dst] = [driverFor(t, source), driverFor(t, target)]
-  const root = await tempDir('tidemark-delta-journal-')
-  const pool = createPipelinePool({ threads: 1 })
-  const sink = withFaults(createFsSink(root))
-  const repo = await initRepository(sink, { pipeline: { pool, chunkSize: 256 * 1024 } })
-  t.teardown(async () => {
-    await repo.close()
-    await pool.destroy()
-    await removeTempDir(root)
-  })
+  const { repo, sink } = await faultyTestRepository(t)
   await src.command('CREATE DATABASE ls')
   await src.command('CREATE TABLE ls.runs (d Date, id UInt64) ENGINE = MergeTree PARTITION BY d ORDER BY id')
   await src.command('SYSTEM STOP MERGES ls.runs')

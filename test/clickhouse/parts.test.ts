@@ -4,18 +4,13 @@ import { promisify } from 'node:util'
 import { access, open, readFile, readdir, rm, truncate } from 'node:fs/promises'
 import { join } from 'node:path'
 import { startClickHouse } from '../harness/clickhouse.ts'
-import { removeTempDir, tempDir } from '../harness/proc.ts'
-import { driverFor, tableDigests, testRepository, tsv } from './backup-helpers.ts'
+import { driverFor, faultyTestRepository, tableDigests, testRepository, tsv } from './backup-helpers.ts'
 import { backupClickHouseParts } from '../../src/engine/clickhouse/parts-backup.ts'
 import { restoreClickHouseParts } from '../../src/engine/clickhouse/parts-restore.ts'
 import { chooseMethod } from '../../src/engine/clickhouse/parts-method.ts'
 import { isPartObject, type ClickHousePartsManifest } from '../../src/engine/clickhouse/parts-manifest.ts'
 import { listClickHouseBackups } from '../../src/engine/clickhouse/backup-catalog.ts'
 import { probeCapabilities } from '../../src/engine/clickhouse/capabilities.ts'
-import { initRepository } from '../../src/engine/repository/index.ts'
-import { createPipelinePool } from '../../src/engine/pipeline/index.ts'
-import { createFsSink } from '../../src/sinks/fs.ts'
-import { withFaults } from '../../src/sinks/faulty.ts'
 import type { CallOptions } from '../../src/engine/clickhouse/driver.ts'
 import { TidemarkError } from '../../src/errors.ts'
 
@@ -100,15 +95,7 @@ t.test('a merge between two backups: the merged part is uploaded, parts of other
 })
 
 t.test('a sink failing in the middle: no manifest, the shadow directory removed', async (t) => {
-  const root = await tempDir('tidemark-chfault-')
-  const pool = createPipelinePool({ threads: 2 })
-  const sink = withFaults(createFsSink(root))
-  const frepo = await initRepository(sink, { pipeline: { pool, chunkSize: 256 * 1024 } })
-  t.teardown(async () => {
-    await frepo.close()
-    await pool.destroy()
-    await removeTempDir(root)
-  })
+  const { repo: frepo, sink } = await faultyTestRepository(t)
   sink.failWhen((c) => (c.op === 'put' && c.key.includes('/parts/') && c.call >= 3 ? 'permanent' : undefined))
   await t.rejects(backupClickHouseParts({ driver: src, repo: frepo, url: source.url, parallelism: 2, dataPath: srcPath }), /nothing was committed/)
   t.same(await frepo.listManifestIds('clickhouse'), [])
@@ -208,15 +195,7 @@ t.test('a server without FREEZE WITH NAME: the numbered shadow directory is used
 })
 
 t.test('the server killed during a backup: no manifest, the shadow directory removed', async (t) => {
-  const root = await tempDir('tidemark-chkill-')
-  const pool = createPipelinePool({ threads: 2 })
-  const sink = withFaults(createFsSink(root))
-  const krepo = await initRepository(sink, { pipeline: { pool, chunkSize: 256 * 1024 } })
-  t.teardown(async () => {
-    await krepo.close()
-    await pool.destroy()
-    await removeTempDir(root)
-  })
+  const { repo: krepo, sink } = await faultyTestRepository(t)
   let killed: Promise<void> | undefined
   // Parts are read from disk, so the backup only notices when it next asks the server: the Log table's export, which runs last.
   sink.failWhen((c) => {
