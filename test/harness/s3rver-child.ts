@@ -14,6 +14,10 @@
  *    re-encoded so decodeURI yields the real key.
  * 5. Server-side encryption headers are dropped. They are now stored and returned on
  *    GET/HEAD like S3 does, for put, multipart put and copy.
+ * 6. PutObject answers before the object's bytes are on disk (it resolves when its own
+ *    hashing stage ends, and at once for a buffered body), so a listing or HEAD right
+ *    after a PUT can see a short or empty object; S3 is read-after-write consistent.
+ *    putObject now resolves once the file is written.
  *
  * Needs `--openssl-legacy-provider`: continuation tokens are DES-encrypted, and
  * OpenSSL 3 has DES only in its legacy provider.
@@ -21,10 +25,13 @@
  * Usage: node --openssl-legacy-provider s3rver-child.ts <dataDir> <port|0> <bucket>...
  * Prints one JSON line `{"port":N}` on stdout once listening.
  */
-import { createReadStream, readdirSync, statSync } from 'node:fs'
-import { readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { createHash } from 'node:crypto'
+import { createReadStream, createWriteStream, readdirSync, statSync } from 'node:fs'
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
-import { join, posix } from 'node:path'
+import { dirname, join, posix } from 'node:path'
+import { Readable, Transform } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
 
 const require = createRequire(import.meta.url)
 /* eslint-disable @typescript-eslint/no-explicit-any -- patching an untyped CommonJS package */
@@ -52,6 +59,26 @@ const S3Error: any = require('s3rver/lib/models/error.js')
 
 const SSE_HEADERS = ['x-amz-server-side-encryption', 'x-amz-server-side-encryption-aws-kms-key-id']
 S3Object.ALLOWED_METADATA.push(...SSE_HEADERS)
+
+Store.prototype.putObject = async function putObject(object: any) {
+  const objectPath: string = this.getResourcePath(object.bucket, object.key, 'object')
+  await mkdir(dirname(objectPath), { recursive: true })
+  const md5 = createHash('md5')
+  let size = 0
+  const count = new Transform({
+    transform(chunk: Buffer, _enc, callback) {
+      md5.update(chunk)
+      size += chunk.length
+      callback(null, chunk)
+    },
+  })
+  const source: Readable = Buffer.isBuffer(object.content) ? Readable.from([object.content]) : object.content
+  // Resolves when the write stream has finished: the bytes are in the file.
+  await pipeline(source, count, createWriteStream(objectPath))
+  const digest = md5.digest('hex')
+  await this.putMetadata(object.bucket, object.key, object.metadata, digest)
+  return { size, md5: digest }
+}
 
 Store.prototype.getObject = async function getObject(bucket: string, key: string, options?: { start?: number; end?: number }) {
   let metadata
