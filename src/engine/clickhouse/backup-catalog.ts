@@ -45,7 +45,9 @@ export async function listClickHouseBackups(repo: Repository): Promise<ChBackupS
   const ids = await repo.listManifestIds('clickhouse')
   const manifests = await readManifests(repo, ids.map((id) => ({ source: 'clickhouse' as const, id })))
   // A parts manifest has the logical one's summary fields; `method` tells them apart.
-  return manifests.filter((m) => isClickHouseManifest(m) || isClickHousePartsManifest(m)).map((m) => summarize(m as ClickHouseManifest))
+  const out = manifests.filter((m) => isClickHouseManifest(m) || isClickHousePartsManifest(m)).map((m) => summarize(m as ClickHouseManifest))
+  // Ids order backups by their start second only (a random suffix decides within one): order by restore point.
+  return out.sort((a, b) => Date.parse(a.restorePoint) - Date.parse(b.restorePoint) || Date.parse(a.startedAt) - Date.parse(b.startedAt) || (a.id < b.id ? -1 : 1))
 }
 
 /**
