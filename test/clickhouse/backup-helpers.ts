@@ -51,7 +51,7 @@ export function driverFor(t: Teardownable, ch: ClickHouseServer): ClickHouseDriv
 export async function tableDigests(driver: ClickHouseDriver, databases: string[]): Promise<Record<string, { rows: number; digest: string }>> {
   const catalog = await discover(driver, { include: databases, exclude: [] })
   const out: Record<string, { rows: number; digest: string }> = {}
-  for (const table of catalog.tables.filter((x) => x.hasData)) out[tableKey(table.database, table.name)] = await measure(driver, table, undefined)
+  for (const table of catalog.tables.filter((x) => x.hasData)) out[tableKey(table.database, table.name)] = await measure(driver, table, undefined, true)
   return out
 }
 

@@ -36,7 +36,7 @@ const cases: { what: string; units: BackupUnit[]; previous: ChObject[]; journal?
   { what: '--full: export even when unchanged', units: [unit('1', fp('1-1', 10))], previous: [obj('1', fp('1-1', 10), B1)], full: true, expect: ['export full'] },
   { what: 'insert moved the block span: export', units: [unit('1', fp('1-5', 11))], previous: [obj('1', fp('1-1', 10), B1)], expect: ['export changed'] },
   { what: 'only the mutation version moved: check the digest', units: [unit('1', fp('1-1', 10, 7))], previous: [obj('1', fp('1-1', 10), B1)], expect: ['check 1'] },
-  { what: 'mutation but the old object has no digest: export', units: [unit('1', fp('1-1', 10, 7))], previous: [obj('1', fp('1-1', 10), B1, { digest: null })], expect: ['export changed'] },
+  { what: 'mutation, the old object has no digest: still a check (the mutation log may prove it)', units: [unit('1', fp('1-1', 10, 7))], previous: [obj('1', fp('1-1', 10), B1, { digest: null })], expect: ['check 1'] },
   { what: 'another incarnation of the table (dropped and created again): export', units: [unit('1', fp('1-1', 10), { tableIdentity: 'm2' })], previous: [obj('1', fp('1-1', 10), B1)], expect: ['export new'] },
   { what: 'another partition or table does not count', units: [unit('2', fp('1-1', 10))], previous: [obj('1', fp('1-1', 10), B1), obj('2', fp('1-1', 10), B1, { table: 'other' })], expect: ['export new'] },
   { what: 'several earlier objects with the fingerprint: the newest', units: [unit('1', fp('1-1', 10))], previous: [obj('1', fp('1-1', 10), B1), obj('1', fp('1-1', 10), B2)], expect: [`reuse ${B2}`] },
@@ -109,7 +109,7 @@ t.test('a partition with deltas: reused as a whole, given another delta, and exp
   const mutated = unit('1', fp('1-5', 12, 9))
   const [check] = planBackup([mutated], [chain(2)], { full: false })
   if (check?.action !== 'check') throw new Error('expected a check')
-  t.match(resolveCheck(check, { rows: 12, digest: String(42 * 3) }), { action: 'reuse', byDigest: true }, "a mutation that touched nothing: the set's summed digest matches")
+  t.match(resolveCheck(check, { measured: { rows: 12, digest: String(42 * 3) } }), { action: 'reuse', proof: 'digest' }, "a mutation that touched nothing: the set's summed digest matches")
 })
 
 t.test('a check reuses only an object with the same rows and digest, and records the new fingerprint', async (t) => {
@@ -117,12 +117,24 @@ t.test('a check reuses only an object with the same rows and digest, and records
   const [check] = planBackup([u], sets([obj('1', fp('1-1', 10), B1, { digest: '42' }), obj('1', fp('1-1', 10, 3), B2, { digest: '43' })]), { full: false })
   if (check?.action !== 'check') throw new Error('expected a check')
   t.equal(check.candidates.length, 2)
-  const same = resolveCheck(check, { rows: 10, digest: '42' })
-  t.match(same, { action: 'reuse', byDigest: true, set: { objects: [{ writtenBy: B1 }] } })
+  const same = resolveCheck(check, { measured: { rows: 10, digest: '42' } })
+  t.match(same, { action: 'reuse', proof: 'digest', set: { objects: [{ writtenBy: B1 }] } })
   if (same.action === 'reuse') t.equal(reusedEntry(same.set.objects[0] as ChObject, u).fingerprint, u.fingerprint)
-  t.match(resolveCheck(check, { rows: 10, digest: '44' }), { action: 'export', reason: 'changed' })
-  t.match(resolveCheck(check, { rows: 9, digest: '42' }), { action: 'export' }, 'rows must match too')
-  t.match(resolveCheck(check, undefined), { action: 'export' }, 'no proof that the digest covers the parts: export')
+  t.match(resolveCheck(check, { measured: { rows: 10, digest: '44' } }), { action: 'export', reason: 'changed' })
+  t.match(resolveCheck(check, { measured: { rows: 9, digest: '42' } }), { action: 'export' }, 'rows must match too')
+  t.match(resolveCheck(check, {}), { action: 'export' }, 'no proof that the digest covers the parts: export')
+})
+
+t.test('a check reuses a set the mutation log proves unchanged, asked with its lowest block and the new mutation version', async (t) => {
+  const u = unit('1', fp('3-8', 10, 12))
+  const [check] = planBackup([u], sets([obj('1', fp('3-8', 10), B1, { digest: null })]), { full: false })
+  if (check?.action !== 'check') throw new Error('expected a check')
+  const asked: string[] = []
+  const yes = resolveCheck(check, { deletesOnly: (lo, hi) => (asked.push(`${lo}..${hi}`), true) })
+  t.match(yes, { action: 'reuse', proof: 'deletes', set: { objects: [{ writtenBy: B1 }] } })
+  t.same(asked, ['3..12'])
+  t.match(resolveCheck(check, { deletesOnly: () => false }), { action: 'export', reason: 'changed' }, 'no proof and no digest: export')
+  t.match(resolveCheck(check, { deletesOnly: () => false, measured: { rows: 10, digest: '42' } }), { action: 'export' }, 'a digest is compared only with a recorded one')
 })
 
 t.test('non-MergeTree tables: one unit, the digest is part of the fingerprint, an empty one has none', async (t) => {
@@ -162,11 +174,11 @@ t.test('table identity, newest ids, stats and manifest assembly', async (t) => {
   const a = obj('2', fp('2-2', 10), B2, { rawSize: 100, size: 10 })
   const b = obj('1', fp('1-1', 5), B1, { rows: 5, rawSize: 50, size: 5 })
   t.same(backupStats([{ objects: [a], written: [a], how: 'exported' }, { objects: [b], written: [], how: 'reused-by-digest' }], 9), {
-    partitionsTotal: 2, partitionsExported: 1, partitionsAppended: 0, partitionsReused: 1, partitionsReusedByDigest: 1, rows: 15, rawBytes: 150, storedBytes: 15, exportedRawBytes: 100, exportedStoredBytes: 10, durationMs: 9,
+    partitionsTotal: 2, partitionsExported: 1, partitionsAppended: 0, partitionsReused: 1, partitionsReusedByDigest: 1, partitionsReusedAfterDeletes: 0, rows: 15, rawBytes: 150, storedBytes: 15, exportedRawBytes: 100, exportedStoredBytes: 10, durationMs: 9,
   })
   const delta = obj('1', fp('1-1', 7), B2, { rows: 2, rawSize: 20, size: 2, afterBlock: '1' })
   t.same(backupStats([{ objects: [b, delta], written: [delta], how: 'appended' }], 1), {
-    partitionsTotal: 1, partitionsExported: 1, partitionsAppended: 1, partitionsReused: 0, partitionsReusedByDigest: 0, rows: 7, rawBytes: 70, storedBytes: 7, exportedRawBytes: 20, exportedStoredBytes: 2, durationMs: 1,
+    partitionsTotal: 1, partitionsExported: 1, partitionsAppended: 1, partitionsReused: 0, partitionsReusedByDigest: 0, partitionsReusedAfterDeletes: 0, rows: 7, rawBytes: 70, storedBytes: 7, exportedRawBytes: 20, exportedStoredBytes: 2, durationMs: 1,
   }, 'a delta: one partition exported, only the delta written')
   const m = assembleManifest(
     { id: B2, startedAt: new Date('2024-01-02T00:00:00Z'), endedAt: new Date('2024-01-02T00:00:05Z'), full: false, endpoint: 'h:1', catalog: { serverVersion: '18.16.1', databases: [], tables: [] } },

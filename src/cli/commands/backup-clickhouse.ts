@@ -18,7 +18,11 @@ export function chBackupData(m: ClickHouseManifest): Record<string, unknown> {
 /** The text rendering; `bytes` formats sizes. */
 export function chBackupText(m: ClickHouseManifest, bytes: (n: number) => string): string {
   const s = m.stats
-  const byDigest = s.partitionsReusedByDigest > 0 ? ` (${s.partitionsReusedByDigest} after a content digest)` : ''
+  const proofs = [
+    s.partitionsReusedByDigest > 0 ? `${s.partitionsReusedByDigest} after a content digest` : '',
+    (s.partitionsReusedAfterDeletes ?? 0) > 0 ? `${s.partitionsReusedAfterDeletes} after DELETE mutations that removed nothing` : '',
+  ].filter(Boolean)
+  const byDigest = proofs.length > 0 ? ` (${proofs.join(', ')})` : ''
   // Older manifests have no partitionsAppended.
   const deltas = (s.partitionsAppended ?? 0) > 0 ? ` (${s.partitionsAppended} as a delta of the rows added)` : ''
   return [
@@ -55,7 +59,7 @@ export const backupClickHouseCommand: Command = {
         withClickHouse(settings, (driver) =>
           backupWithMethod({
             method: config.clickhouse.method, dataPath: config.clickhouse.dataPath, onChoice: (c) => log[config.clickhouse.method === 'logical' ? 'debug' : 'info']({ method: c.method }, `backup method ${c.method}: ${c.reason}`),
-            driver, repo, url: settings.url, filter: config.clickhouse.databases, parallelism: config.clickhouse.parallelism, full: ctx.flag('full'), signal: ac.signal,
+            driver, repo, url: settings.url, filter: config.clickhouse.databases, parallelism: config.clickhouse.parallelism, contentDigest: config.clickhouse.contentDigest, full: ctx.flag('full'), signal: ac.signal,
             onProgress: (p) => {
               if (Date.now() - lastLog < 5_000) return
               lastLog = Date.now()

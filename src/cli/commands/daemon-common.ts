@@ -25,7 +25,7 @@ async function clickhouse(config: Config, repo: Repository): Promise<ClickHouseS
   if (!config.clickhouse.enabled) return undefined
   const { clickhouseAt, configuredClickHouse } = await import('../clickhouse.ts')
   const { clickhouseSource } = await import('../../engine/daemon/adapters-clickhouse.ts')
-  return clickhouseSource({ repo, settings: configuredClickHouse(config), targetSettings: (url) => clickhouseAt(config, url), filter: config.clickhouse.databases, parallelism: config.clickhouse.parallelism, method: config.clickhouse.method, dataPath: config.clickhouse.dataPath })
+  return clickhouseSource({ repo, settings: configuredClickHouse(config), targetSettings: (url) => clickhouseAt(config, url), filter: config.clickhouse.databases, parallelism: config.clickhouse.parallelism, contentDigest: config.clickhouse.contentDigest, method: config.clickhouse.method, dataPath: config.clickhouse.dataPath })
 }
 
 async function postgres(ctx: CommandContext, config: Config, repo: Repository, log: Logger, o: WiringOptions): Promise<PostgresSource | undefined> {

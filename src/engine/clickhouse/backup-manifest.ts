@@ -10,7 +10,7 @@ import { CH_LOGICAL_METHOD, type ChBackupStats, type ChObject, type ClickHouseMa
 export interface UnitOutcome {
   objects: ChObject[]
   written: ChObject[]
-  how: 'exported' | 'appended' | 'reused' | 'reused-by-digest'
+  how: 'exported' | 'appended' | 'reused' | 'reused-by-digest' | 'reused-after-deletes'
 }
 
 /** Everything the manifest says besides the objects. */
@@ -39,8 +39,9 @@ export function backupStats(outcomes: readonly UnitOutcome[], durationMs: number
     partitionsTotal: outcomes.length,
     partitionsExported: count('exported', 'appended'),
     partitionsAppended: count('appended'),
-    partitionsReused: count('reused', 'reused-by-digest'),
+    partitionsReused: count('reused', 'reused-by-digest', 'reused-after-deletes'),
     partitionsReusedByDigest: count('reused-by-digest'),
+    partitionsReusedAfterDeletes: count('reused-after-deletes'),
     rows: sum(all, (o) => o.rows),
     rawBytes: sum(all, (o) => o.rawSize),
     storedBytes: sum(all, (o) => o.size),

@@ -36,9 +36,16 @@ export interface BackupUnit {
   digest?: string
 }
 
+/**
+ * Why a set is reused: its fingerprint is the unit's; or only the mutation version moved
+ * and a content digest matched, or every mutation since was a DELETE that removed
+ * nothing (mutations.ts).
+ */
+export type ReuseProof = 'fingerprint' | 'digest' | 'deletes'
+
 /** What to do with one unit. `append`: reuse `base` and export only the parts added since (a delta object). */
 export type PlannedUnit =
-  | { action: 'reuse'; unit: BackupUnit; set: EarlierSet; byDigest: boolean }
+  | { action: 'reuse'; unit: BackupUnit; set: EarlierSet; proof: ReuseProof }
   | { action: 'check'; unit: BackupUnit; candidates: EarlierSet[] }
   | { action: 'append'; unit: BackupUnit; base: EarlierSet; added: Appended }
   | { action: 'export'; unit: BackupUnit; reason: 'new' | 'changed' | 'full' }
@@ -104,8 +111,7 @@ function setContent(set: EarlierSet): { rows: number; digest: string | null } {
  * otherwise a set with the same fingerprint is reused; a committed set the partition
  * only gained parts since (appendedParts), with fewer than MAX_DELTAS deltas, gets a
  * delta (bestAppend); sets whose fingerprint differs only by a later
- * mutation version (and whose digest is known) make the unit a `check`; anything else
- * is exported.
+ * mutation version make the unit a `check` (resolveCheck); anything else is exported.
  */
 export function planBackup(units: readonly BackupUnit[], previous: readonly EarlierSet[], opts: { full: boolean }): PlannedUnit[] {
   const byUnit = new Map<string, EarlierSet[]>()
@@ -117,11 +123,11 @@ export function planBackup(units: readonly BackupUnit[], previous: readonly Earl
     if (opts.full) return { action: 'export', unit, reason: 'full' }
     const earlier = byUnit.get(unitKey(unit)) ?? []
     const same = earlier.find((set) => set.fingerprint === unit.fingerprint)
-    if (same) return { action: 'reuse', unit, set: same, byDigest: false }
+    if (same) return { action: 'reuse', unit, set: same, proof: 'fingerprint' }
     if (unit.kind !== 'partition') return { action: 'export', unit, reason: earlier.length > 0 ? 'changed' : 'new' }
     const append = bestAppend(earlier, unit)
     if (append) return { action: 'append', unit, ...append }
-    const candidates = earlier.filter((set) => setContent(set).digest !== null && compareFingerprints(set.fingerprint, unit.fingerprint) === 'mutated')
+    const candidates = earlier.filter((set) => compareFingerprints(set.fingerprint, unit.fingerprint) === 'mutated')
     if (candidates.length > 0) return { action: 'check', unit, candidates }
     return { action: 'export', unit, reason: earlier.length > 0 ? 'changed' : 'new' }
   })
@@ -164,13 +170,32 @@ function bestAppend(earlier: readonly EarlierSet[], unit: BackupUnit): { base: E
   return best
 }
 
-/** After a `check`: reuse the set whose content equals the measured digest, else export. */
-export function resolveCheck(planned: Extract<PlannedUnit, { action: 'check' }>, measured: { rows: number; digest: string } | undefined): PlannedUnit {
-  const match = measured && planned.candidates.find((set) => {
+/** The candidates of a `check` that recorded a content digest (only those can be compared with a measured one). */
+export function withDigest(planned: Extract<PlannedUnit, { action: 'check' }>): EarlierSet[] {
+  return planned.candidates.filter((set) => setContent(set).digest !== null)
+}
+
+/**
+ * After a `check`: reuse a candidate every mutation since which was a DELETE (`deletesOnly`,
+ * mutations.ts, given the candidate's lowest block and the unit's mutation version), else
+ * one whose content equals the `measured` digest, else export.
+ */
+export function resolveCheck(
+  planned: Extract<PlannedUnit, { action: 'check' }>,
+  proofs: { deletesOnly?: (minBlock: bigint, upTo: bigint) => boolean; measured?: { rows: number; digest: string } | undefined },
+): PlannedUnit {
+  const now = decodeFingerprint(planned.unit.fingerprint)
+  const { deletesOnly, measured } = proofs
+  const deletes = now && deletesOnly && planned.candidates.find((set) => {
+    const was = decodeFingerprint(set.fingerprint)
+    return was !== undefined && deletesOnly(was.minBlock, now.mutation)
+  })
+  if (deletes) return { action: 'reuse', unit: planned.unit, set: deletes, proof: 'deletes' }
+  const match = measured && withDigest(planned).find((set) => {
     const c = setContent(set)
     return c.digest === measured.digest && c.rows === measured.rows
   })
-  if (match) return { action: 'reuse', unit: planned.unit, set: match, byDigest: true }
+  if (match) return { action: 'reuse', unit: planned.unit, set: match, proof: 'digest' }
   return { action: 'export', unit: planned.unit, reason: 'changed' }
 }
 

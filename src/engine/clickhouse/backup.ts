@@ -9,7 +9,7 @@ import { asTidemarkError, TidemarkError } from '../../errors.ts'
 import { forEachLimit, mapLimit } from '../parallel.ts'
 import { newBackupId, type Repository } from '../repository/index.ts'
 import { assembleManifest, type UnitOutcome } from './backup-manifest.ts'
-import { partitionUnits, planBackup, resolveCheck, reusedEntry, tableUnit, type BackupUnit, type PlannedUnit } from './backup-plan.ts'
+import { partitionUnits, planBackup, resolveCheck, reusedEntry, tableUnit, withDigest, type BackupUnit, type PlannedUnit } from './backup-plan.ts'
 import { tableKey, type Catalog, type TableInfo } from './catalog.ts'
 import { endpointOf } from './connection.ts'
 import { discover } from './discovery.ts'
@@ -19,6 +19,7 @@ import { coversParts, exportDelta, exportUnit, measure, type ExportContext } fro
 import type { NameFilter } from './filters.ts'
 import { JournalWriter } from './journal.ts'
 import type { ChObject, ClickHouseManifest } from './manifest.ts'
+import { deletesOnly, readMutationLog, type MutationLog } from './mutations.ts'
 import { readPartitions } from './partitions.ts'
 import { previousObjects, type PreviousObjects } from './previous.ts'
 import { withSignal } from './signal-driver.ts'
@@ -44,6 +45,13 @@ export interface ClickHouseBackupOptions {
   parallelism: number
   /** Export every unit again (new objects), reuse nothing. */
   full?: boolean
+  /**
+   * Record a content digest of every exported partition (clickhouse.contentDigest): a
+   * second read of its rows on the server, which lets a later backup reuse it after an
+   * UPDATE mutation that changed none of its rows, and lets a restore compare content.
+   * Off: `count()` only (the proof that the export read every listed part).
+   */
+  contentDigest?: boolean
   signal?: AbortSignal
   onProgress?: (p: Progress) => void
   /** How often the journal is written while the backup runs. */
@@ -59,7 +67,7 @@ async function gatherUnits(driver: ClickHouseDriver, catalog: Catalog, signal: A
   const perTable = await mapLimit(catalog.tables.filter((t) => t.hasData), 4, async (table): Promise<BackupUnit[]> => {
     const identity = ids.get(tableKey(table.database, table.name)) ?? 'm0'
     if (table.mergeTree) return partitionUnits(table, identity, await readPartitions(driver, table.database, table.name, table.columns))
-    const unit = tableUnit(table, identity, await measure(driver, table, undefined, signal))
+    const unit = tableUnit(table, identity, await measure(driver, table, undefined, true, signal))
     return unit ? [unit] : []
   }, signal)
   return perTable.flat()
@@ -77,6 +85,29 @@ interface Run {
   tables: Map<string, TableInfo>
   journal: JournalWriter
   outcomes: UnitOutcome[]
+  /** Mutation logs read for `check` units, by table. */
+  mutationLogs: Map<string, Promise<MutationLog>>
+}
+
+const REUSED = { fingerprint: 'reused', digest: 'reused-by-digest', deletes: 'reused-after-deletes' } as const
+
+/**
+ * Decides a unit whose fingerprint moved only by a mutation: the table's mutation log
+ * first (read once per table and backup), then, when a candidate recorded a digest, a
+ * digest of the partition's listed parts (a read of all its rows on the server).
+ */
+async function settleCheck(run: Run, table: TableInfo, planned: Extract<PlannedUnit, { action: 'check' }>): Promise<PlannedUnit> {
+  const { ctx } = run
+  const { unit } = planned
+  const key = tableKey(table.database, table.name)
+  let log = run.mutationLogs.get(key)
+  if (!log) run.mutationLogs.set(key, (log = readMutationLog(ctx.driver, table.database, table.name, table.ddl, ctx.signal)))
+  const mutations = await log
+  const deletes = (minBlock: bigint, upTo: bigint) => deletesOnly(mutations, unit.partitionId, minBlock, upTo)
+  const byDeletes = resolveCheck(planned, { deletesOnly: deletes })
+  if (byDeletes.action === 'reuse' || withDigest(planned).length === 0) return byDeletes
+  const measured = await measure(ctx.driver, table, partitionPredicate({ partitionId: unit.partitionId, parts: unit.parts ?? [] }), true, ctx.signal)
+  return resolveCheck(planned, { measured: (await coversParts(ctx.driver, unit, measured)) ? measured : undefined })
 }
 
 /** Carries out one planned unit; records its outcome (nothing for a partition dropped meanwhile). */
@@ -85,15 +116,13 @@ async function runUnit(run: Run, planned: PlannedUnit): Promise<void> {
   const table = run.tables.get(tableKey(planned.unit.database, planned.unit.table)) as TableInfo
   let decided = planned
   if (decided.action === 'check') {
-    const unit = decided.unit
-    const measured = await measure(ctx.driver, table, partitionPredicate({ partitionId: unit.partitionId, parts: unit.parts ?? [] }), ctx.signal)
-    decided = resolveCheck(decided, (await coversParts(ctx.driver, unit, measured)) ? measured : undefined)
+    decided = await settleCheck(run, table, decided)
   }
   if (decided.action === 'reuse') {
-    const { set, unit, byDigest } = decided
+    const { set, unit, proof } = decided
     // Journal entries are hints: their object may never have been completed, or was pruned since.
     if (!set.fromJournal || (await ctx.repo.hasObject(set.objects[0] as ChObject))) {
-      run.outcomes.push({ objects: set.objects.map((o) => reusedEntry(o, unit)), written: [], how: byDigest ? 'reused-by-digest' : 'reused' })
+      run.outcomes.push({ objects: set.objects.map((o) => reusedEntry(o, unit)), written: [], how: REUSED[proof] })
       return
     }
   }
@@ -148,8 +177,9 @@ export async function backupClickHouse(opts: ClickHouseBackupOptions): Promise<C
     const plan = workOrder(planBackup(units, previous.sets, { full: opts.full ?? false }))
     const progress: Progress = { unitsDone: 0, unitsTotal: plan.length, bytesDone: 0, bytesTotal: plan.filter((p) => p.action !== 'reuse').reduce((n, p) => n + p.unit.bytes, 0) }
     const report = () => opts.onProgress?.({ ...progress })
-    const ctx: ExportContext = { driver, repo, backupId: id, signal, onBytes: (n) => (progress.bytesDone += n) }
-    const run: Run = { ctx, previous, tables: new Map(catalog.tables.map((t) => [tableKey(t.database, t.name), t])), journal, outcomes: [] }
+    const ctx: ExportContext = { driver, repo, backupId: id, signal, contentDigest: opts.contentDigest ?? false, onBytes: (n) => (progress.bytesDone += n) }
+    const tables = new Map(catalog.tables.map((t) => [tableKey(t.database, t.name), t]))
+    const run: Run = { ctx, previous, tables, journal, outcomes: [], mutationLogs: new Map() }
     report()
     await forEachLimit(plan, opts.parallelism, async (p) => {
       await runUnit(run, p)

@@ -61,6 +61,11 @@ export function hashArgs(column: Pick<ColumnInfo, 'name' | 'type'>): string {
   return NATIVE_HASHABLE.test(column.type) ? c : `toString(${c})`
 }
 
+/** `SELECT count() AS rows` over the rows `predicate` selects: no column is read. */
+export function countSql(table: TableRef, predicate?: string): string {
+  return `SELECT count() AS rows FROM ${qualified(table.database, table.name)}${predicate ? ` WHERE ${predicate}` : ''}`
+}
+
 /**
  * `SELECT count() AS rows, sum(cityHash64(…)) AS digest` over the stored
  * columns: order-independent (merges and parallel reads do not matter), equal

@@ -5,9 +5,10 @@
  * A partition is read with `_partition_id = … AND _part IN (<the parts the
  * fingerprint was computed from>)`: on 18.x this also skips every other part.
  * A part merged away before the export started would be skipped silently, so
- * the export must prove it read them all. The digest query (same predicate) is
+ * the export must prove it read them all. A `count()` (same predicate; with
+ * the content digest when that is asked for) is
  * started as soon as the export's response has begun, that is after the
- * export took its snapshot of active parts; if the digest counts every row of
+ * export took its snapshot of active parts; if it counts every row of
  * the listed parts, they were all still active when it started, hence when the
  * export started (a part never becomes active again). Merges while the export
  * streams do no harm: a running query keeps the parts it started with. When
@@ -22,7 +23,7 @@ import type { Repository } from '../repository/index.ts'
 import { exportColumnNames, partitionUnits, type BackupUnit } from './backup-plan.ts'
 import type { TableInfo } from './catalog.ts'
 import type { ClickHouseDriver } from './driver.ts'
-import { digestSql, exportSql, partitionPredicate } from './export-sql.ts'
+import { countSql, digestSql, exportSql, partitionPredicate } from './export-sql.ts'
 import type { ChObject } from './manifest.ts'
 import { objectKey } from './object-keys.ts'
 import type { Appended } from './fingerprint.ts'
@@ -37,20 +38,26 @@ export interface ExportContext {
   repo: Repository
   backupId: string
   signal: AbortSignal
+  /** Also record each export's content digest (a second read of its rows on the server); else count() only. */
+  contentDigest: boolean
   /** Raw bytes of each object once it is stored (not per chunk: a stream stage per 4 KiB HTTP chunk costs measurable CPU). */
   onBytes(n: number): void
 }
 
-/** `count()` and digest of a set of rows. */
-export interface Measured {
+/** `count()` and, when measured, the digest of a set of rows. */
+export interface Measured<D extends string | null = string | null> {
   rows: number
-  digest: string
+  digest: D
 }
 
 /** Runs digestSql with `predicate` and returns rows and digest. */
-export async function measure(driver: ClickHouseDriver, table: TableInfo, predicate: string | undefined, signal?: AbortSignal): Promise<Measured> {
-  const [r] = await driver.queryRows<{ rows: string | number; digest: string | number }>(digestSql(table, predicate), undefined, { signal })
-  return { rows: Number(r?.rows ?? 0), digest: String(r?.digest ?? '0') }
+export async function measure(driver: ClickHouseDriver, table: TableInfo, predicate: string | undefined, digest: true, signal?: AbortSignal): Promise<Measured<string>>
+/** Rows only (digest null) unless `digest`: a count() reads no column, the digest every one. */
+export async function measure(driver: ClickHouseDriver, table: TableInfo, predicate: string | undefined, digest: boolean, signal?: AbortSignal): Promise<Measured>
+export async function measure(driver: ClickHouseDriver, table: TableInfo, predicate: string | undefined, digest: boolean, signal?: AbortSignal): Promise<Measured> {
+  const sql = digest ? digestSql(table, predicate) : countSql(table, predicate)
+  const [r] = await driver.queryRows<{ rows: string | number; digest?: string | number }>(sql, undefined, { signal })
+  return { rows: Number(r?.rows ?? 0), digest: digest ? String(r?.digest ?? '0') : null }
 }
 
 /** True when `measured` provably covers every listed part (see the module comment). */
@@ -60,13 +67,13 @@ export async function coversParts(driver: ClickHouseDriver, unit: BackupUnit, me
 }
 
 /** Streams the rows `predicate` selects into the object `key`; resolves with the reference and the digest started alongside. */
-async function writeExport(ctx: ExportContext, table: TableInfo, unit: BackupUnit, predicate: string | undefined, digest: boolean, keyTag = unit.fingerprint) {
+async function writeExport(ctx: ExportContext, table: TableInfo, unit: BackupUnit, predicate: string | undefined, count: boolean, keyTag = unit.fingerprint) {
   let measuring: Promise<Measured> | undefined
   const key = objectKey(unit.database, unit.table, unit.partitionId, keyTag, ctx.backupId)
   const open = async (): Promise<Readable> => {
     const body = await ctx.driver.queryStream(exportSql(table, predicate), 'Native', { signal: ctx.signal })
-    if (digest) {
-      measuring = measure(ctx.driver, table, predicate, ctx.signal)
+    if (count) {
+      measuring = measure(ctx.driver, table, predicate, ctx.contentDigest, ctx.signal)
       // Awaited below; this only keeps a failure while the export runs from being reported as unhandled.
       measuring.catch(() => undefined)
     }

@@ -57,6 +57,8 @@ export interface ChBackupStats {
   partitionsReused: number
   /** Of the reused ones: how many needed a content digest first (fingerprint moved by a mutation only). */
   partitionsReusedByDigest: number
+  /** Of the reused ones: how many after mutations that were all DELETEs removing nothing (mutations.ts); absent in manifests written before it existed. */
+  partitionsReusedAfterDeletes?: number
   rows: number
   /** Raw (Native) and stored bytes of every object the backup references. */
   rawBytes: number

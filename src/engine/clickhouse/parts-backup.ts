@@ -116,9 +116,9 @@ async function storePart(run: Run, f: FrozenPart): Promise<void> {
 /** Exports a non-MergeTree storage table logically, as the logical method does. */
 async function exportLogical(run: Run, table: TableInfo, identity: string): Promise<void> {
   const { driver, repo } = run.opts
-  const unit = tableUnit(table, identity, await measure(driver, table, undefined, run.signal))
+  const unit = tableUnit(table, identity, await measure(driver, table, undefined, true, run.signal))
   if (!unit) return
-  const ctx: ExportContext = { driver, repo, backupId: run.id, signal: run.signal, onBytes: (n) => (run.progress.bytesDone += n) }
+  const ctx: ExportContext = { driver, repo, backupId: run.id, signal: run.signal, contentDigest: false, onBytes: (n) => (run.progress.bytesDone += n) }
   const object = await exportUnit(ctx, table, unit)
   if (!object) return
   run.outcomes.push({ objects: [object], written: [object], how: 'exported' })

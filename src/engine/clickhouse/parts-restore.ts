@@ -14,17 +14,15 @@ import { TidemarkError } from '../../errors.ts'
 import { forEachLimit } from '../parallel.ts'
 import { isBackupId, type ObjectRef, type Repository } from '../repository/index.ts'
 import { probeCapabilities, type Capabilities } from './capabilities.ts'
-import { measure } from './export-unit.ts'
 import { qualified, quoteIdent } from './names.ts'
 import { attachPart } from './parts-attach.ts'
-import { combineDigests } from './manifest.ts'
 import { asPlannable, isClickHousePartsManifest, isPartObject, type ChPartObject, type ClickHousePartsManifest } from './parts-manifest.ts'
 import { checkDataPath } from './parts-shadow.ts'
 import type { ClickHouseRestoreOptions, RestoreReport } from './restore.ts'
 import { checkDependencies, conflicts, inspectTarget, type TargetState } from './restore-preflight.ts'
 import { planRestore, walkSteps, type PlannedTable, type RestorePlan } from './restore-plan.ts'
 import type { RestoreStep } from './restore-order.ts'
-import { judge, type TableCheck } from './restore-verify.ts'
+import { measureExisting, verifyTables } from './restore-verify.ts'
 
 /** A parts restore needs the target's data path besides what a logical restore needs. */
 export interface ClickHousePartsRestoreOptions extends Omit<ClickHouseRestoreOptions, 'manifest'> {
@@ -142,25 +140,6 @@ async function execute(x: Exec): Promise<void> {
 }
 
 /**
- * Checks every restored table: row count against the manifest, and the
- * content digest where the manifest has one (logical objects). Parts carry no
- * digest, and measuring one would read every restored row again, so tables of
- * parts get a count() only.
- */
-async function verifyRestored(x: Exec, before: ReadonlyMap<string, { rows: number; digest: string }>, sameVersion: boolean): Promise<TableCheck[]> {
-  const out: TableCheck[] = []
-  for (const p of [...x.plan.tables.values()].filter((t) => t.info.hasData)) {
-    const base = before.get(`${p.info.database}.${p.info.name}`)
-    const expected = base ? combineDigests([p.expected, base]) : p.expected
-    const measured = expected.digest === null
-      ? { rows: Number((await x.opts.driver.queryRows<{ n: string | number }>(`SELECT count() AS n FROM ${qualified(p.info.database, p.info.name)}`, undefined, { signal: x.opts.signal }))[0]?.n ?? 0), digest: '' }
-      : await measure(x.opts.driver, p.info, undefined, x.opts.signal)
-    out.push(judge(p, expected, measured, sameVersion))
-  }
-  return out
-}
-
-/**
  * Restores a parts backup. Rejects, changing nothing, with
  * TM_ERR_CLICKHOUSE_DATA_PATH (no target data path, or not writable),
  * TM_ERR_RESTORE_UNKNOWN_TABLE or TM_ERR_RESTORE_TARGET_NOT_EMPTY; during the
@@ -182,15 +161,14 @@ export async function restoreClickHouseParts(opts: ClickHousePartsRestoreOptions
   if (found.length > 0 && !opts.allowNonEmpty) {
     throw new TidemarkError('TM_ERR_RESTORE_TARGET_NOT_EMPTY', `the target already holds what this restore would write (${found.slice(0, 10).map((c) => `${c.table} ${c.reason}`).join('; ')}); nothing was changed`, { details: { conflicts: found } })
   }
-  const before = new Map<string, { rows: number; digest: string }>()
-  for (const [key, e] of state.existing) if (e.rows > 0) before.set(key, await measure(opts.driver, (plan.tables.get(key) as PlannedTable).info, undefined, opts.signal))
+  const before = await measureExisting(opts.driver, plan.tables, state.existing, opts.signal)
   const report: PartsRestoreReport = {
     backupId: plan.backupId, restorePoint: opts.manifest.endedAt, databasesCreated: [], created: [], existing: [],
     objectsLoaded: 0, rowsLoaded: 0, rawBytesLoaded: 0, tables: [], ok: false, durationMs: 0, partsAttached: {},
   }
   const x: Exec = { opts, dataPath: opts.targetDataPath, plan, state, createSettings: caps.createSettings, report }
   await execute(x)
-  report.tables = await verifyRestored(x, before, caps.version === plan.serverVersion)
+  report.tables = await verifyTables(opts.driver, [...plan.tables.values()], before, caps.version === plan.serverVersion, opts.signal)
   report.ok = report.tables.every((t) => t.status !== 'mismatch')
   report.durationMs = Date.now() - started
   return report

@@ -4,7 +4,7 @@
  * table held before, when the operator allowed a non-empty target).
  */
 import type { ClickHouseDriver } from './driver.ts'
-import { measure } from './export-unit.ts'
+import { measure, type Measured } from './export-unit.ts'
 import { combineDigests } from './manifest.ts'
 import type { PlannedTable } from './restore-plan.ts'
 
@@ -16,7 +16,8 @@ export interface TableCheck {
   expectedRows: number
   rows: number
   expectedDigest: string | null
-  digest: string
+  /** Null when not measured (nothing to compare it with). */
+  digest: string | null
   /**
    * ok — rows and (when comparable) digest match;
    * merged — fewer rows than expected in an engine that merges rows in the background (Replacing, Summing, …): expected after merges, not an error;
@@ -33,7 +34,7 @@ const MERGING = /(Replacing|Summing|Aggregating|Collapsing|VersionedCollapsing|G
 export function judge(
   planned: Pick<PlannedTable, 'source' | 'info'>,
   expected: { rows: number; digest: string | null },
-  measured: { rows: number; digest: string },
+  measured: { rows: number; digest: string | null },
   sameVersion: boolean,
 ): TableCheck {
   const digestCompared = sameVersion && expected.digest !== null
@@ -56,7 +57,7 @@ export function judge(
 export async function verifyTables(
   driver: ClickHouseDriver,
   tables: readonly PlannedTable[],
-  before: ReadonlyMap<string, { rows: number; digest: string }>,
+  before: ReadonlyMap<string, Measured>,
   sameVersion: boolean,
   signal?: AbortSignal,
 ): Promise<TableCheck[]> {
@@ -65,7 +66,18 @@ export async function verifyTables(
     const key = `${p.info.database}.${p.info.name}`
     const base = before.get(key)
     const expected = base ? combineDigests([p.expected, base]) : p.expected
-    out.push(judge(p, expected, await measure(driver, p.info, undefined, signal), sameVersion))
+    // A digest reads every restored row again: only when there is one to compare with.
+    out.push(judge(p, expected, await measure(driver, p.info, undefined, sameVersion && expected.digest !== null, signal), sameVersion))
   }
   return out
+}
+
+/** What the tables of `keys` that already hold rows hold, measured as verifyTables will need it. */
+export async function measureExisting(driver: ClickHouseDriver, tables: ReadonlyMap<string, PlannedTable>, existing: Iterable<[string, { rows: number }]>, signal?: AbortSignal): Promise<Map<string, Measured>> {
+  const before = new Map<string, Measured>()
+  for (const [key, e] of existing) {
+    const p = tables.get(key) as PlannedTable
+    if (e.rows > 0) before.set(key, await measure(driver, p.info, undefined, p.expected.digest !== null, signal))
+  }
+  return before
 }

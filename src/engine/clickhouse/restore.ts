@@ -23,13 +23,12 @@ import type { Repository } from '../repository/index.ts'
 import type { Progress } from './backup.ts'
 import { probeCapabilities, type Capabilities } from './capabilities.ts'
 import type { ClickHouseDriver } from './driver.ts'
-import { measure } from './export-unit.ts'
 import type { ChObject, ClickHouseManifest } from './manifest.ts'
 import { qualified, quoteIdent, quoteString } from './names.ts'
 import { checkDependencies, conflicts, inspectTarget, type TargetState } from './restore-preflight.ts'
 import { planRestore, walkSteps, type PlannedTable, type RestorePlan, type RestoreSelection } from './restore-plan.ts'
 import type { RestoreStep } from './restore-order.ts'
-import { verifyTables, type TableCheck } from './restore-verify.ts'
+import { measureExisting, verifyTables, type TableCheck } from './restore-verify.ts'
 
 /** How long a load keeps retrying while the server cannot be reached (a restart, a network blip): waits of 0.5, 1, 2, 4, 8, 8 … s. */
 const LOAD_RETRY_MS = 60_000
@@ -227,8 +226,7 @@ async function restoreAll(opts: ClickHouseRestoreOptions): Promise<RestoreReport
   const state = await inspectTarget(opts.driver, plan, opts.signal)
   const found = conflicts(plan, state)
   if (found.length > 0 && !opts.allowNonEmpty) throw refuse(found)
-  const before = new Map<string, { rows: number; digest: string }>()
-  for (const [key, e] of state.existing) if (e.rows > 0) before.set(key, await measure(opts.driver, (plan.tables.get(key) as PlannedTable).info, undefined, opts.signal))
+  const before = await measureExisting(opts.driver, plan.tables, state.existing, opts.signal)
   const objects = [...plan.tables.values()].flatMap((t) => t.objects)
   const report: RestoreReport = {
     backupId: plan.backupId, restorePoint: opts.manifest.endedAt, databasesCreated: [], created: [], existing: [],

@@ -28,6 +28,8 @@ export interface ClickHouseAdapterOptions {
   targetSettings: (url: string) => ConnectionSettings
   filter?: NameFilter
   parallelism: number
+  /** clickhouse.contentDigest. */
+  contentDigest?: boolean
   /** clickhouse.method and clickhouse.dataPath: parts backups when the data path is this server's. */
   method?: ChMethodSetting
   dataPath?: string | undefined
@@ -48,7 +50,7 @@ export function clickhouseSource(o: ClickHouseAdapterOptions): ClickHouseSource 
     backup: ({ full, signal, log, onProgress }) =>
       withDriver(o.settings, async (driver) => {
         const m = await backupWithMethod({
-          driver, repo: o.repo, url: o.settings.url, filter: o.filter, parallelism: o.parallelism, full, signal, onProgress, logger: log,
+          driver, repo: o.repo, url: o.settings.url, filter: o.filter, parallelism: o.parallelism, contentDigest: o.contentDigest, full, signal, onProgress, logger: log,
           method: o.method ?? 'logical', dataPath: o.dataPath, onChoice: (c) => log?.info({ method: c.method, reason: c.reason }, `ClickHouse backup method: ${c.method}`),
         })
         return { id: m.id, startedAt: m.startedAt, endedAt: m.endedAt, bytes: m.stats.exportedStoredBytes, durationMs: m.stats.durationMs, details: { method: m.method, full: m.full, stats: m.stats } }
