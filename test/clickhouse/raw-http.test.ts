@@ -26,6 +26,31 @@ t.test('Native body equals the one the TSV path describes; settings reach the se
   t.ok(body.length > 100000 * 8, `a whole body (${body.length} bytes)`)
 })
 
+/** Reads a bulk body with readInto (as the pipeline does), `size` bytes at most per call. */
+async function readInto(stream: Readable, size = 1 << 20): Promise<Buffer> {
+  const body = stream as Readable & { readInto(b: Uint8Array, o: number, l: number): Promise<number> }
+  const out: Buffer[] = []
+  for (;;) {
+    const into = Buffer.alloc(size)
+    const n = await body.readInto(into, 0, size)
+    if (n === 0) return Buffer.concat(out)
+    out.push(into.subarray(0, n))
+  }
+}
+
+t.test('read with readInto (straight into the caller\'s buffers), the body is the one the stream gives', async (t) => {
+  const sql = 'SELECT number AS n, toString(number) AS s FROM system.numbers LIMIT 300000'
+  const streamed = await collect(await driver.queryStream(sql, 'Native'))
+  t.ok(streamed.length > 3_000_000)
+  t.same(await readInto(await driver.queryStream(sql, 'Native')), streamed, 'read in 1 MiB buffers')
+  t.same(await readInto(await driver.queryStream(sql, 'Native'), 1000), streamed, 'read in buffers smaller than a socket read')
+})
+
+t.test('readInto: an exception after the response started fails the read', async (t) => {
+  const body = await driver.queryStream('SELECT number, throwIf(number = 300000) AS x FROM system.numbers LIMIT 400000', 'Native', { settings: { max_block_size: 1000 } })
+  await t.rejects(readInto(body), { code: 'TM_ERR_CLICKHOUSE_QUERY', message: /throwIf|non zero/ })
+})
+
 t.test('server errors: query, auth, closed port', async (t) => {
   const q = await driver.queryStream('SELECT * FROM nope.nope', 'Native').catch((e: unknown) => e)
   t.ok(isTidemarkError(q, 'TM_ERR_CLICKHOUSE_QUERY'), String(q))
@@ -58,6 +83,8 @@ t.test('a chunked body cut before its last chunk fails the stream (injected faul
   const stream = await d.queryStream('SELECT 1', 'Native')
   const err = await collect(stream).catch((e: unknown) => e)
   t.ok(isTidemarkError(err, 'TM_ERR_CLICKHOUSE_UNREACHABLE'), `truncated body → ${String(err)}`)
+  const direct = await readInto(await d.queryStream('SELECT 1', 'Native')).catch((e: unknown) => e)
+  t.ok(isTidemarkError(direct, 'TM_ERR_CLICKHOUSE_UNREACHABLE'), `truncated body, read with readInto → ${String(direct)}`)
 })
 
 t.test('abort before the response starts', async (t) => {

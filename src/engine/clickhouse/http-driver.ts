@@ -14,7 +14,8 @@ import type { CallOptions, ClickHouseDriver } from './driver.ts'
 import { isSocketError, toClickHouseError, type ErrorContext } from './driver-errors.ts'
 import { bindParams, type QueryParams } from './names.ts'
 import { rawQueryStream } from './raw-http.ts'
-import { exceptionGuard } from './stream-guard.ts'
+import type { SocketBody } from './socket-body.ts'
+import { exceptionGuard, trailingException } from './stream-guard.ts'
 
 const EXCEPTION_TAG_HEADER = 'x-clickhouse-exception-tag'
 
@@ -103,9 +104,18 @@ export class HttpClickHouseDriver implements ClickHouseDriver {
     const query = `${bindParams(sql, opts?.params)}\nFORMAT ${format}`
     const ctx = this.#ctx(query)
     this.#checkSignal(opts)
+    if (format === 'Native') {
+      let body
+      try {
+        body = await this.#bulk(query, opts)
+      } catch (err) {
+        throw toClickHouseError(err, ctx)
+      }
+      return body
+    }
     let res
     try {
-      res = format === 'Native' ? await this.#bulk(query, opts) : await this.#client.exec({ query, ...this.#base(opts) })
+      res = await this.#client.exec({ query, ...this.#base(opts) })
     } catch (err) {
       throw toClickHouseError(err, ctx)
     }
@@ -122,9 +132,13 @@ export class HttpClickHouseDriver implements ClickHouseDriver {
     return out
   }
 
-  /** Native exports (the bulk of every backup) on a connection of their own: see raw-http.ts. */
-  async #bulk(query: string, opts: CallOptions | undefined): Promise<{ stream: Readable; response_headers: Record<string, string> }> {
+  /**
+   * Native exports (the bulk of every backup) on a connection of their own (raw-http.ts); the
+   * body checks its own end for a server exception and can be read with readInto (socket-body.ts).
+   */
+  async #bulk(query: string, opts: CallOptions | undefined): Promise<SocketBody> {
     const s = this.#settings
+    const ctx = this.#ctx(query)
     const { headers, body } = await rawQueryStream({
       url: s.url, user: s.user, password: s.password, query, timeoutMs: s.requestTimeoutMs,
       ...(s.database ? { database: s.database } : {}),
@@ -132,7 +146,14 @@ export class HttpClickHouseDriver implements ClickHouseDriver {
       ...(opts?.settings ? { settings: opts.settings } : {}),
       ...(opts?.signal ? { signal: opts.signal } : {}),
     })
-    return { stream: body, response_headers: headers }
+    const tag = header(headers, EXCEPTION_TAG_HEADER)
+    body.mapError = (err) => toClickHouseError(err, ctx)
+    body.endCheck = (tail) => {
+      const message = trailingException(tail, tag)
+      return message === undefined ? undefined : new Error(message)
+    }
+    this.#cancelOnAbort(opts?.signal, body)
+    return body
   }
 
   async insertStream(sql: string, body: Readable, opts?: CallOptions): Promise<void> {

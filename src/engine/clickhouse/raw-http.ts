@@ -7,9 +7,9 @@
  * reports them, so driver-errors.ts maps them the same way.
  */
 import { connect as tcpConnect, type Socket } from 'node:net'
-import { Readable } from 'node:stream'
 import { connect as tlsConnect } from 'node:tls'
 import { ChunkedDecoder } from './chunked.ts'
+import { SocketBody } from './socket-body.ts'
 
 /** What one request needs. */
 export interface RawRequest {
@@ -27,7 +27,7 @@ export interface RawRequest {
 /** A started response: status 200, its headers (lower-case names), and the body. */
 export interface RawResponse {
   headers: Record<string, string>
-  body: Readable
+  body: SocketBody
 }
 
 const HEAD_LIMIT = 64 * 1024
@@ -56,10 +56,24 @@ function premature(): Error {
   return Object.assign(new Error('the server closed the connection before the end of the response (premature close)'), { code: 'ERR_STREAM_PREMATURE_CLOSE' })
 }
 
-function openSocket(req: RawRequest, u: URL): Socket {
+/** Bytes per socket read on a plain connection: read into one buffer, reused for every read. */
+const READ_BUFFER_BYTES = 256 * 1024
+
+/**
+ * Connects; every read is handed to `onBytes`. Plain TCP reads into one fixed buffer
+ * (`onread`: no allocation per read; the bytes are valid only during the call, `owned`
+ * false); TLS gets a new buffer per read (`owned` true).
+ */
+function openSocket(req: RawRequest, u: URL, onBytes: (data: Buffer, owned: boolean) => void): Socket {
   const port = Number(u.port || (u.protocol === 'https:' ? 443 : 80))
   const host = u.hostname.replace(/^\[|\]$/g, '')
-  return u.protocol === 'https:' ? tlsConnect({ host, port, servername: host, ...(req.caCert ? { ca: req.caCert } : {}) }) : tcpConnect({ host, port })
+  if (u.protocol === 'https:') {
+    const socket = tlsConnect({ host, port, servername: host, ...(req.caCert ? { ca: req.caCert } : {}) })
+    socket.on('data', (data: Buffer) => onBytes(data, true))
+    return socket
+  }
+  const buffer = Buffer.allocUnsafe(READ_BUFFER_BYTES)
+  return tcpConnect({ host, port, onread: { buffer, callback: (n: number, buf: Uint8Array) => (onBytes((buf as Buffer).subarray(0, n), false), true) } })
 }
 
 /** Body framing of a response: chunked, a known length, or up to the close. */
@@ -78,10 +92,12 @@ export function rawQueryStream(req: RawRequest): Promise<RawResponse> {
   const u = new URL(req.url)
   const payload = Buffer.from(req.query, 'utf8')
   return new Promise<RawResponse>((resolve, reject) => {
-    const socket = openSocket(req, u)
+    // What the bytes of each read go to: the head, then the body (or the refusal).
+    let onBytes: (data: Buffer, owned: boolean) => void = () => {}
+    const socket = openSocket(req, u, (data, owned) => onBytes(data, owned))
     let head: Buffer[] = []
     let headBytes = 0
-    let body: Readable | undefined
+    let body: SocketBody | undefined
     // Set once a non-200 response is being read: its own close handler reports the server's message.
     let refused = false
     // Set once the whole body has been handed on: a close before that is a truncated response.
@@ -103,14 +119,13 @@ export function rawQueryStream(req: RawRequest): Promise<RawResponse> {
     const onHead = (data: Buffer) => {
       head.push(data)
       headBytes += data.length
-      const all = Buffer.concat(head)
+      const all = Buffer.concat(head) // a copy: `data` may be the socket's reused read buffer
       const end = all.indexOf('\r\n\r\n')
       if (end < 0) {
         if (headBytes > HEAD_LIMIT) socket.destroy(new Error('response header too large'))
         head = [all]
         return
       }
-      socket.off('data', onHead)
       const { status, headers } = parseHead(all.toString('latin1', 0, end))
       const rest = all.subarray(end + 4)
       if (status === 200) started(headers, rest)
@@ -118,10 +133,9 @@ export function rawQueryStream(req: RawRequest): Promise<RawResponse> {
     }
     const started = (headers: Record<string, string>, rest: Buffer) => {
       const frame = framing(headers)
-      const out = new Readable({ highWaterMark: 256 * 1024, read: () => void socket.resume() })
+      const out = new SocketBody(socket)
       body = out
-      out.on('close', () => socket.destroy())
-      const feed = (data: Buffer) => {
+      const feed = (data: Buffer, owned: boolean) => {
         let bytes: Buffer
         try {
           bytes = frame.decode(data)
@@ -129,42 +143,43 @@ export function rawQueryStream(req: RawRequest): Promise<RawResponse> {
           socket.destroy(err as Error)
           return
         }
-        if (bytes.length > 0 && !out.push(bytes)) socket.pause()
+        out.deliver(bytes, owned)
         if (frame.done()) {
           complete = true
-          out.push(null)
+          out.finish()
           socket.destroy()
         }
       }
-      socket.on('data', feed)
+      onBytes = feed
       socket.on('end', () => {
         if (frame.endsAtClose) {
           complete = true
-          out.push(null)
+          out.finish()
         }
         else if (!frame.done()) out.destroy(premature())
       })
       resolve({ headers, body: out })
-      if (rest.length > 0 || frame.done()) feed(rest)
+      if (rest.length > 0 || frame.done()) feed(rest, true)
     }
     const failed = (status: number, headers: Record<string, string>, rest: Buffer) => {
       refused = true
       const frame = framing(headers)
       const parts: Buffer[] = []
       const collect = (data: Buffer) => {
+        const copy = Buffer.from(data)
         try {
-          parts.push(frame.decode(data))
+          parts.push(frame.decode(copy))
         } catch {
-          parts.push(data)
+          parts.push(copy)
         }
       }
       collect(rest)
-      socket.on('data', collect)
+      onBytes = collect
       socket.on('close', () => {
         const text = Buffer.concat(parts).toString('utf8').trim()
         reject(new Error(text || `HTTP status ${Number.isNaN(status) ? 'missing' : status}`))
       })
     }
-    socket.on('data', onHead)
+    onBytes = onHead
   })
 }

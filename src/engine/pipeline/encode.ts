@@ -66,6 +66,23 @@ function encodeConfig(opts: EncodeOptions): EncodeConfig {
   }
 }
 
+/**
+ * A stream that can also copy its bytes straight into a caller's buffer (a ClickHouse bulk
+ * response body, socket-body.ts): encode then fills its chunk buffers from it like from a
+ * file, with no buffer per read. Resolves 0 at the end.
+ */
+export interface DirectReadable extends Readable {
+  readInto(buffer: Uint8Array, offset: number, length: number): Promise<number>
+}
+
+function isDirect(s: Readable): s is DirectReadable {
+  return typeof (s as Partial<DirectReadable>).readInto === 'function'
+}
+
+function directReader(s: DirectReadable): ChunkReader {
+  return { read: async (buffer, offset, length) => ({ bytesRead: await s.readInto(buffer, offset, length) }) }
+}
+
 /** Raw bytes to encode: a stream of any length, or an open file (or a ChunkReader) read from offset 0 to its end. */
 export type Source = Readable | ChunkReader
 
@@ -116,7 +133,11 @@ async function run(source: Source, config: EncodeConfig, outlet: Outlet, stopper
   try {
     if (stopper.signal.aborted) throw stopper.signal.reason
     const cut =
-      source instanceof Readable ? cutChunks(source, config.chunkSize, buffers) : cutFileChunks(source, config.chunkSize, buffers, stopper.signal)
+      source instanceof Readable
+        ? isDirect(source)
+          ? cutFileChunks(directReader(source), config.chunkSize, buffers, stopper.signal)
+          : cutChunks(source, config.chunkSize, buffers)
+        : cutFileChunks(source, config.chunkSize, buffers, stopper.signal)
     await orderedMap(cut, work, emit, config.maxInFlight)
     outlet.end()
     const codec = config.seal ? 'zstd+aes256gcm' : 'zstd'
