@@ -14,7 +14,7 @@ import type { CallOptions, ClickHouseDriver } from './driver.ts'
 import { isSocketError, toClickHouseError, type ErrorContext } from './driver-errors.ts'
 import { bindParams, type QueryParams } from './names.ts'
 import { rawQueryStream } from './raw-http.ts'
-import type { SocketBody } from './socket-body.ts'
+import type { SocketBody } from '../socket-body.ts'
 import { exceptionGuard, trailingException } from './stream-guard.ts'
 
 const EXCEPTION_TAG_HEADER = 'x-clickhouse-exception-tag'

@@ -9,7 +9,7 @@
 import { connect as tcpConnect, type Socket } from 'node:net'
 import { connect as tlsConnect } from 'node:tls'
 import { ChunkedDecoder } from './chunked.ts'
-import { SocketBody } from './socket-body.ts'
+import { SocketBody } from '../socket-body.ts'
 
 /** What one request needs. */
 export interface RawRequest {

@@ -1,6 +1,7 @@
 /**
  * Streams a base backup: `pg_basebackup -Ft -D - -X none` writes one tar (base.tar,
- * with backup_manifest appended) to stdout, which is passed through TarScan unchanged.
+ * with backup_manifest appended) to stdout (a FIFO read by a socket, see makeFifo), which
+ * is passed on unchanged while TarScanner follows it.
  * The stream only ends after pg_basebackup has exited successfully, so a consumer that
  * reaches the end has a complete backup; any failure errors the stream instead.
  *
@@ -10,14 +11,19 @@
  * pg_verifybackup check a restored directory; no `-P`, since its size estimate costs
  * the server an extra pass over the data directory and the byte count is known here.
  */
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { closeSync, constants, mkdtempSync, openSync, rmSync } from 'node:fs'
+import { Socket } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { TidemarkError } from '../../errors.ts'
 import { parseBackupLabel } from './backup-label.ts'
 import { silentLogger, toolConnection, type PgLogger } from './conn.ts'
 import { classifyToolFailure, describeExit, tail } from './pg-errors.ts'
 import { toolMissing } from './run.ts'
-import { TarScan, type TarScanResult } from './tar-scan.ts'
+import { SocketBody } from '../socket-body.ts'
+import { TarScan, TarScanner, type TarScanResult } from './tar-scan.ts'
 
 /** How to run pg_basebackup. */
 export interface BaseBackupOptions {
@@ -90,18 +96,97 @@ export function baseBackupArgs(connString: string, label: string, maxRate?: stri
   return args
 }
 
+/** Bytes per read of the FIFO: read into one buffer, reused for every read. */
+const READ_BUFFER_BYTES = 256 * 1024
+
+/**
+ * The two ends of a new FIFO (its name is removed at once; the ends stay open). The read
+ * end, non-blocking, becomes a socket that reads into one fixed buffer (`onread`) and
+ * hands each read to the pipeline without allocating (socket-body.ts): a child's stdout
+ * pipe gives no such option and allocates a buffer per 64 KiB read, which kept the
+ * garbage collector busy for a third of the main thread. Undefined where no FIFO can be
+ * made (then stdout is a pipe, as before).
+ */
+function makeFifo(): { readFd: number; writeFd: number } | undefined {
+  let dir: string | undefined
+  try {
+    dir = mkdtempSync(join(tmpdir(), 'tidemark-basebackup-'))
+    const path = join(dir, 'stdout')
+    execFileSync('mkfifo', ['-m', '600', path], { stdio: 'ignore' })
+    const readFd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK)
+    try {
+      return { readFd, writeFd: openSync(path, constants.O_WRONLY) }
+    } catch (err) {
+      closeSync(readFd)
+      throw err
+    }
+  } catch {
+    return undefined
+  } finally {
+    if (dir) rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+/** The tar from the FIFO's read end, scanned as it arrives; ends only once `beforeEnd` passed and the archive is whole. */
+function fifoStream(readFd: number, beforeEnd: (r: TarScanResult) => Promise<void>): SocketBody {
+  const scanner = new TarScanner()
+  const socket = new Socket({
+    fd: readFd,
+    readable: true,
+    writable: false,
+    onread: {
+      buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES),
+      callback: (n: number, buf: Uint8Array) => {
+        const bytes = (buf as Buffer).subarray(0, n)
+        try {
+          scanner.scan(bytes)
+        } catch (err) {
+          body.destroy(err as Error)
+          return false
+        }
+        body.deliver(bytes, false)
+        return true
+      },
+    },
+  })
+  const body: SocketBody = new SocketBody(socket)
+  // The hook first: the tool's exit status says more than "truncated".
+  body.endCheck = async () => {
+    await beforeEnd(scanner.result())
+    return scanner.check()
+  }
+  socket.on('end', () => body.finish())
+  socket.on('error', (err) => body.destroy(err))
+  return body
+}
+
+/** The tar from a pipe (where no FIFO could be made), through the TarScan transform. */
+function pipeStream(stdout: Readable, beforeEnd: (r: TarScanResult) => Promise<void>): Readable {
+  const scan = new TarScan({ beforeEnd })
+  stdout.pipe(scan)
+  return scan
+}
+
 /** Starts pg_basebackup. Aborting (signal or abort()) kills it and fails both the stream and `done` with TM_ERR_ABORTED. */
 export function startBaseBackup(opts: BaseBackupOptions): BaseBackup {
   const now = opts.now ?? (() => new Date())
   const log = opts.logger ?? silentLogger
   const conn = toolConnection(opts.url)
   const near = now()
-  const child = spawn(opts.pgBasebackup, baseBackupArgs(conn.connString, opts.label ?? 'tidemark', opts.maxRate), {
-    env: { ...process.env, ...conn.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
+  const fifo = makeFifo()
+  let child: ChildProcess
+  try {
+    child = spawn(opts.pgBasebackup, baseBackupArgs(conn.connString, opts.label ?? 'tidemark', opts.maxRate), {
+      env: { ...process.env, ...conn.env },
+      stdio: ['ignore', fifo ? fifo.writeFd : 'pipe', 'pipe'],
+    })
+  } finally {
+    // The child has its own copy; the stream ends when the child's is closed.
+    if (fifo) closeSync(fifo.writeFd)
+  }
   let stderr = ''
-  child.stderr.on('data', (b: Buffer) => {
+  const errors = child.stderr as Readable // stdio[2] is 'pipe'
+  errors.on('data', (b: Buffer) => {
     stderr = (stderr + b.toString()).slice(-16_384)
   })
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('close', (code, signal) => resolve({ code, signal })))
@@ -111,33 +196,31 @@ export function startBaseBackup(opts: BaseBackupOptions): BaseBackup {
   done.catch(() => {})
   let failure: TidemarkError | undefined
 
-  const scan = new TarScan({
-    beforeEnd: async (r) => {
-      const { code, signal } = await exited
-      if (failure) throw failure
-      if (code !== 0) throw classifyToolFailure('pg_basebackup', stderr, describeExit(code, signal))
-      if (r.endOffset === undefined) return // TarScan reports the truncation
-      const result = backupResult(r, near, now())
-      log.info({ startLsn: result.startLsn.toString(16), stopLsn: result.stopLsn.toString(16), bytes: result.bytes }, 'pg_basebackup finished')
-      settle.resolve(result)
-    },
-  })
+  const beforeEnd = async (r: TarScanResult): Promise<void> => {
+    const { code, signal } = await exited
+    if (failure) throw failure
+    if (code !== 0) throw classifyToolFailure('pg_basebackup', stderr, describeExit(code, signal))
+    if (r.endOffset === undefined) return // the scan reports the truncation
+    const result = backupResult(r, near, now())
+    log.info({ startLsn: result.startLsn.toString(16), stopLsn: result.stopLsn.toString(16), bytes: result.bytes }, 'pg_basebackup finished')
+    settle.resolve(result)
+  }
+  const stream = fifo ? fifoStream(fifo.readFd, beforeEnd) : pipeStream(child.stdout as Readable, beforeEnd)
   const fail = (err: TidemarkError): void => {
     failure ??= err
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
-    scan.destroy(failure)
+    stream.destroy(failure)
     settle.reject(failure)
   }
   child.once('error', (err) => fail(toolMissing(opts.pgBasebackup, err)))
-  scan.once('error', (err) => settle.reject(err))
+  stream.once('error', (err) => settle.reject(err))
   // A consumer that stops reading early (its upload failed) must not leave the backup running.
-  scan.once('close', () => fail(new TidemarkError('TM_ERR_ABORTED', 'the base backup stream was closed before it ended')))
-  child.stdout.pipe(scan)
+  stream.once('close', () => fail(new TidemarkError('TM_ERR_ABORTED', 'the base backup stream was closed before it ended')))
   const abort = (reason = 'base backup aborted'): void => fail(new TidemarkError('TM_ERR_ABORTED', reason))
   opts.signal?.addEventListener('abort', () => abort(), { once: true })
   if (opts.signal?.aborted) abort()
   exited.then(({ code, signal }) => {
     if (code !== 0) log.warn({ status: describeExit(code, signal), stderr: tail(stderr) }, 'pg_basebackup failed')
   })
-  return { stream: scan, done, abort }
+  return { stream, done, abort }
 }

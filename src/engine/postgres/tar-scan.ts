@@ -89,9 +89,11 @@ export function parseManifestWalRanges(tail: string): WalRange[] | undefined {
 const isLabel = (name: string): boolean => name === 'backup_label' || name === './backup_label'
 const isManifest = (name: string): boolean => name === 'backup_manifest' || name === './backup_manifest'
 
-/** The pass-through scanner. Emits `entry` (TarEntry) per member and `backup_label` (string) once it is read. */
-export class TarScan extends Transform {
-  readonly #beforeEnd: TarScanOptions['beforeEnd']
+/**
+ * The scan itself, without a stream: `scan()` each piece of the archive in order (it
+ * keeps no reference to it), then `check()` at the end. `onEntry` sees every member.
+ */
+export class TarScanner {
   readonly #header = Buffer.alloc(BLOCK)
   #headerFill = 0
   #remaining = 0
@@ -105,55 +107,38 @@ export class TarScan extends Transform {
   #entries = 0
   #label: string | undefined
   #walRanges: WalRange[] | undefined
+  onEntry: ((entry: TarEntry) => void) | undefined
 
-  constructor(opts: TarScanOptions = {}) {
-    super()
-    this.#beforeEnd = opts.beforeEnd
-  }
-
-  /** The scan's findings so far (complete once the stream has ended). */
+  /** The scan's findings so far (complete once the whole archive was scanned). */
   result(): TarScanResult {
     return { backupLabel: this.#label, walRanges: this.#walRanges, entries: this.#entries, bytes: this.#bytes, endOffset: this.#endOffset }
   }
 
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    try {
-      this.#scan(chunk)
-    } catch (err) {
-      cb(err as Error)
-      return
-    }
-    cb(null, chunk)
+  /** At the end of the input: the error for an archive without its end-of-archive marker, else undefined. */
+  check(): TidemarkError | undefined {
+    if (this.#endOffset !== undefined) return undefined
+    return formatError(`tar stream ended after ${this.#bytes} bytes without its end-of-archive marker: it is truncated`)
   }
 
-  override _flush(cb: TransformCallback): void {
-    const finish = (): void => {
-      if (this.#endOffset !== undefined) return cb()
-      cb(formatError(`tar stream ended after ${this.#bytes} bytes without its end-of-archive marker: it is truncated`))
-    }
-    // The hook runs first: the writer's own error (a tool's exit status) says more than "truncated".
-    const hook = this.#beforeEnd
-    if (!hook) return finish()
-    hook(this.result()).then(finish, (err: unknown) => cb(err as Error))
-  }
-
-  #scan(chunk: Buffer): void {
+  /** Follows `chunk`, the next bytes of the archive. Throws TM_ERR_POSTGRES_FORMAT. */
+  scan(chunk: Uint8Array): void {
+    const bytes = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length)
     let pos = 0
-    while (pos < chunk.length) {
+    while (pos < bytes.length) {
       let n: number
       if (this.#endOffset !== undefined) {
-        n = chunk.length - pos // trailing bytes after the marker pass through untouched
+        n = bytes.length - pos // trailing bytes after the marker pass through untouched
       } else if (this.#remaining > 0) {
-        n = Math.min(this.#remaining, chunk.length - pos)
-        this.#keep(chunk.subarray(pos, pos + n))
+        n = Math.min(this.#remaining, bytes.length - pos)
+        this.#keep(bytes.subarray(pos, pos + n))
         this.#remaining -= n
         if (this.#remaining === 0) this.#finishEntry()
       } else if (this.#padding > 0) {
-        n = Math.min(this.#padding, chunk.length - pos)
+        n = Math.min(this.#padding, bytes.length - pos)
         this.#padding -= n
       } else {
-        n = Math.min(BLOCK - this.#headerFill, chunk.length - pos)
-        chunk.copy(this.#header, this.#headerFill, pos, pos + n)
+        n = Math.min(BLOCK - this.#headerFill, bytes.length - pos)
+        bytes.copy(this.#header, this.#headerFill, pos, pos + n)
         this.#headerFill += n
       }
       pos += n
@@ -179,7 +164,7 @@ export class TarScan extends Transform {
     this.#capturedBytes = 0
     this.#remaining = entry.size
     this.#padding = (BLOCK - (entry.size % BLOCK)) % BLOCK
-    this.emit('entry', entry)
+    this.onEntry?.(entry)
     if (entry.size === 0) this.#finishEntry()
   }
 
@@ -196,13 +181,44 @@ export class TarScan extends Transform {
 
   #finishEntry(): void {
     const text = Buffer.concat(this.#captured).toString('utf8')
-    if (this.#capture === 'label') {
-      this.#label = text
-      this.emit('backup_label', text)
-    } else if (this.#capture === 'manifest') {
-      this.#walRanges = parseManifestWalRanges(text)
-    }
+    if (this.#capture === 'label') this.#label = text
+    else if (this.#capture === 'manifest') this.#walRanges = parseManifestWalRanges(text)
     this.#capture = undefined
     this.#captured = []
+  }
+}
+
+/** The pass-through scanner as a Transform. Emits `entry` (TarEntry) per member. */
+export class TarScan extends Transform {
+  readonly #beforeEnd: TarScanOptions['beforeEnd']
+  readonly #scanner = new TarScanner()
+
+  constructor(opts: TarScanOptions = {}) {
+    super()
+    this.#beforeEnd = opts.beforeEnd
+    this.#scanner.onEntry = (entry) => this.emit('entry', entry)
+  }
+
+  /** The scan's findings so far (complete once the stream has ended). */
+  result(): TarScanResult {
+    return this.#scanner.result()
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    try {
+      this.#scanner.scan(chunk)
+    } catch (err) {
+      cb(err as Error)
+      return
+    }
+    cb(null, chunk)
+  }
+
+  override _flush(cb: TransformCallback): void {
+    const finish = (): void => cb(this.#scanner.check() ?? null)
+    // The hook runs first: the writer's own error (a tool's exit status) says more than "truncated".
+    const hook = this.#beforeEnd
+    if (!hook) return finish()
+    hook(this.result()).then(finish, (err: unknown) => cb(err as Error))
   }
 }

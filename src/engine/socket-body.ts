@@ -1,21 +1,22 @@
 /**
- * The body of a bulk response (raw-http.ts), readable two ways:
+ * The body of a bulk read from a socket (a ClickHouse export over raw-http.ts, a
+ * pg_basebackup tar through a FIFO), readable two ways:
  *
  * - as a stream, like any Readable;
  * - with `readInto(buffer, offset, length)`, which copies the bytes of each
  *   socket read straight into the caller's buffer (the pipeline's chunk
  *   buffers). With the socket reading into one fixed buffer of its own
- *   (`onread`), a whole export then allocates nothing per read: measured, the
- *   garbage collector's share of an export's main thread went from ~20 % to
- *   almost nothing (bench/RESULTS.md).
+ *   (`onread`), a whole transfer then allocates nothing per read; before, the
+ *   garbage collector took about a fifth of the main thread of an export
+ *   (bench/RESULTS.md, 2026-11-28T18:12Z).
  *
  * The first use decides; bytes that arrive before it are kept. Only one read
  * is pending at a time, and the socket is paused while delivered bytes wait
  * (at most one socket read of them).
  *
- * At the end of the body, `endCheck` looks at its last 16 KiB: a server that
- * fails after `200 OK` writes its exception there (stream-guard.ts), and the
- * body then fails instead of ending. Errors are passed through `mapError`.
+ * At the end, `endCheck` sees the last 16 KiB and may still fail the body (a
+ * ClickHouse exception written after `200 OK`, stream-guard.ts; a tool's exit
+ * status). Errors are passed through `mapError`.
  */
 import { Readable } from 'node:stream'
 
@@ -48,9 +49,11 @@ export class SocketBody extends Readable {
   #tailLength = 0
   /** The whole body arrived and passed the end check. */
   #complete = false
+  #finishing = false
+  #spare: Buffer | undefined
   #failure: Error | undefined
-  /** Returns an error when the body's last bytes hold a server exception. */
-  endCheck: ((tail: Buffer) => Error | undefined) | undefined
+  /** Runs once the last byte was delivered: an error it returns (or rejects with) fails the body instead of ending it. */
+  endCheck: ((tail: Buffer) => Error | undefined | Promise<Error | undefined>) | undefined
   mapError: (err: Error) => Error = (err) => err
 
   constructor(socket: BodySocket) {
@@ -77,19 +80,43 @@ export class SocketBody extends Readable {
       p.resolve(used)
     }
     if (used === bytes.length) return
-    const rest = used === 0 && owned ? bytes : Buffer.from(bytes.subarray(used))
     if (this.#mode === 'stream') {
-      if (!this.push(rest)) this.#socket.pause()
+      if (!this.push(used === 0 && owned ? bytes : Buffer.from(bytes.subarray(used)))) this.#socket.pause()
       return
     }
-    this.#stash.push(rest)
-    this.#stashed += rest.length
+    this.#stash.push(used === 0 && owned ? bytes : this.#spareCopy(bytes.subarray(used)))
+    this.#stashed += bytes.length - used
     this.#socket.pause()
+  }
+
+  /**
+   * A copy of `bytes` kept until read: in the spare buffer when nothing else is stashed (the
+   * common case, the rest of a socket read that crossed the end of a chunk buffer; the socket
+   * stays paused until it has been read, so the spare is not overwritten meanwhile), else new.
+   */
+  #spareCopy(bytes: Buffer): Buffer {
+    if (this.#stash.length > 0) return Buffer.from(bytes)
+    if (!this.#spare || this.#spare.length < bytes.length) this.#spare = Buffer.allocUnsafe(Math.max(bytes.length, 256 * 1024))
+    bytes.copy(this.#spare)
+    return this.#spare.subarray(0, bytes.length)
   }
 
   /** The last byte of the body was delivered: check its end, then end the body. */
   finish(): void {
-    const err = this.endCheck?.(this.#tailBytes())
+    if (this.#finishing || this.destroyed) return
+    this.#finishing = true
+    let checked: Error | undefined | Promise<Error | undefined>
+    try {
+      checked = this.endCheck?.(this.#tailBytes())
+    } catch (err) {
+      checked = err as Error
+    }
+    if (checked instanceof Promise) checked.then((err) => this.#end(err), (err: unknown) => this.#end(err as Error))
+    else this.#end(checked)
+  }
+
+  #end(err: Error | undefined): void {
+    if (this.destroyed) return
     if (err) {
       this.destroy(err)
       return
@@ -124,7 +151,8 @@ export class SocketBody extends Readable {
   override _read(): void {
     this.#mode ??= 'stream'
     if (this.#mode !== 'stream') return
-    for (const b of this.#stash) this.push(b)
+    // Bytes in the spare buffer are copied: a stream's reader may keep what it is given.
+    for (const b of this.#stash) this.push(this.#spare && b.buffer === this.#spare.buffer ? Buffer.from(b) : b)
     this.#stash = []
     this.#stashed = 0
     if (this.#complete) this.push(null)
@@ -179,7 +207,3 @@ export class SocketBody extends Readable {
   }
 }
 
-/** True for a stream that can be read with readInto (a bulk response body). */
-export function isSocketBody(x: unknown): x is SocketBody {
-  return x instanceof SocketBody
-}
