@@ -2,21 +2,11 @@
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
 import { SocketBody, TAIL_BYTES } from '../src/engine/socket-body.ts'
+import { readAllInto } from './harness/read-into.ts'
 
 function fakeSocket() {
   const calls: string[] = []
   return { calls, pause: () => void calls.push('pause'), resume: () => void calls.push('resume'), destroy: () => void calls.push('destroy') }
-}
-
-/** Reads `body` to its end with readInto, `size` bytes at most per call. */
-async function readAll(body: SocketBody, size: number): Promise<Buffer> {
-  const out: Buffer[] = []
-  for (;;) {
-    const into = Buffer.alloc(size)
-    const n = await body.readInto(into, 0, size)
-    if (n === 0) return Buffer.concat(out)
-    out.push(into.subarray(0, n))
-  }
 }
 
 t.test('readInto: bytes delivered before, during and after a pending read arrive in order, each copied once', async (t) => {
@@ -31,7 +21,7 @@ t.test('readInto: bytes delivered before, during and after a pending read arrive
   }
   deliver(0, 30_000) // before anyone reads: kept, socket paused
   t.same(sock.calls, ['pause'])
-  const reading = readAll(body, 7_000)
+  const reading = readAllInto(body, 7_000)
   await new Promise((r) => setImmediate(r))
   deliver(30_000, 60_000)
   await new Promise((r) => setImmediate(r))
@@ -66,7 +56,7 @@ t.test('the end check sees exactly the last 16 KiB; its error fails the read, th
     seen = tail
     return new Error('Code: 241, e.displayText() = DB::Exception: Memory limit')
   }
-  const reading = readAll(body, 64 * 1024)
+  const reading = readAllInto(body, 64 * 1024)
   for (let at = 0; at < data.length; at += 1000) body.deliver(data.subarray(at, Math.min(at + 1000, data.length)), false)
   body.finish()
   await t.rejects(reading, /mapped: Code: 241/)
@@ -87,5 +77,5 @@ t.test('a body that ended before it was read: readInto gives its bytes, then 0',
   const body = new SocketBody(fakeSocket())
   body.deliver(Buffer.from('abc'), false)
   body.finish()
-  t.same(await readAll(body, 2), Buffer.from('abc'))
+  t.same(await readAllInto(body, 2), Buffer.from('abc'))
 })

@@ -6,6 +6,7 @@ import { isTidemarkError } from '../../src/errors.ts'
 import { createHttpDriver } from '../../src/engine/clickhouse/http-driver.ts'
 import { startClickHouse } from '../harness/clickhouse.ts'
 import { freePort } from '../harness/proc.ts'
+import { readAllInto } from '../harness/read-into.ts'
 
 async function collect(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = []
@@ -26,29 +27,17 @@ t.test('Native body equals the one the TSV path describes; settings reach the se
   t.ok(body.length > 100000 * 8, `a whole body (${body.length} bytes)`)
 })
 
-/** Reads a bulk body with readInto (as the pipeline does), `size` bytes at most per call. */
-async function readInto(stream: Readable, size = 1 << 20): Promise<Buffer> {
-  const body = stream as Readable & { readInto(b: Uint8Array, o: number, l: number): Promise<number> }
-  const out: Buffer[] = []
-  for (;;) {
-    const into = Buffer.alloc(size)
-    const n = await body.readInto(into, 0, size)
-    if (n === 0) return Buffer.concat(out)
-    out.push(into.subarray(0, n))
-  }
-}
-
 t.test('read with readInto (straight into the caller\'s buffers), the body is the one the stream gives', async (t) => {
   const sql = 'SELECT number AS n, toString(number) AS s FROM system.numbers LIMIT 300000'
   const streamed = await collect(await driver.queryStream(sql, 'Native'))
   t.ok(streamed.length > 3_000_000)
-  t.same(await readInto(await driver.queryStream(sql, 'Native')), streamed, 'read in 1 MiB buffers')
-  t.same(await readInto(await driver.queryStream(sql, 'Native'), 1000), streamed, 'read in buffers smaller than a socket read')
+  t.same(await readAllInto(await driver.queryStream(sql, 'Native')), streamed, 'read in 1 MiB buffers')
+  t.same(await readAllInto(await driver.queryStream(sql, 'Native'), 1000), streamed, 'read in buffers smaller than a socket read')
 })
 
 t.test('readInto: an exception after the response started fails the read', async (t) => {
   const body = await driver.queryStream('SELECT number, throwIf(number = 300000) AS x FROM system.numbers LIMIT 400000', 'Native', { settings: { max_block_size: 1000 } })
-  await t.rejects(readInto(body), { code: 'TM_ERR_CLICKHOUSE_QUERY', message: /throwIf|non zero/ })
+  await t.rejects(readAllInto(body), { code: 'TM_ERR_CLICKHOUSE_QUERY', message: /throwIf|non zero/ })
 })
 
 t.test('server errors: query, auth, closed port', async (t) => {
@@ -83,7 +72,7 @@ t.test('a chunked body cut before its last chunk fails the stream (injected faul
   const stream = await d.queryStream('SELECT 1', 'Native')
   const err = await collect(stream).catch((e: unknown) => e)
   t.ok(isTidemarkError(err, 'TM_ERR_CLICKHOUSE_UNREACHABLE'), `truncated body → ${String(err)}`)
-  const direct = await readInto(await d.queryStream('SELECT 1', 'Native')).catch((e: unknown) => e)
+  const direct = await readAllInto(await d.queryStream('SELECT 1', 'Native')).catch((e: unknown) => e)
   t.ok(isTidemarkError(direct, 'TM_ERR_CLICKHOUSE_UNREACHABLE'), `truncated body, read with readInto → ${String(direct)}`)
 })
 

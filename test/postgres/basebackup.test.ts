@@ -8,6 +8,7 @@ import { startBaseBackup, type BaseBackupOptions } from '../../src/engine/postgr
 import { formatLsn, segmentRange } from '../../src/engine/postgres/wal.ts'
 import { PG_BIN, serverTempDir, startPostgres, type PgServer } from '../harness/postgres.ts'
 import { removeTempDir, tempDir, waitFor } from '../harness/proc.ts'
+import { readAllInto } from '../harness/read-into.ts'
 
 const MiB = 1 << 20
 const bb = (pg: PgServer, extra: Partial<BaseBackupOptions> = {}) => startBaseBackup({ url: pg.replicationUrl, pgBasebackup: join(PG_BIN, 'pg_basebackup'), ...extra })
@@ -70,29 +71,17 @@ t.test('START TIME in other server time zones converts to UTC', async (t) => {
   }
 })
 
-/** Reads a base backup as the pipeline does: readInto, straight into the caller's buffers. */
-async function readInto(stream: unknown, size = 4 * MiB): Promise<Buffer> {
-  const body = stream as { readInto(b: Uint8Array, o: number, l: number): Promise<number> }
-  const out: Buffer[] = []
-  for (;;) {
-    const into = Buffer.alloc(size)
-    const n = await body.readInto(into, 0, size)
-    if (n === 0) return Buffer.concat(out)
-    out.push(into.subarray(0, n))
-  }
-}
-
 t.test('read with readInto (as the pipeline reads it), the backup is the same whole tar; a failure fails the read', async (t) => {
   const pg = await startPostgres(t)
   await pg.psql('CREATE TABLE big AS SELECT g, md5(g::text) FROM generate_series(1, 20000) g')
   const b = bb(pg)
-  const tar = await readInto(b.stream, 100_000)
+  const tar = await readAllInto(b.stream, 100_000)
   const r = await b.done
   t.equal(tar.length, r.bytes, 'every byte the scan saw')
   const listing = execFileSync('tar', ['-t'], { input: tar }).toString().split('\n')
   for (const name of ['backup_label', 'PG_VERSION', 'backup_manifest']) t.ok(listing.includes(name), `tar holds ${name}`)
   const wrong = startBaseBackup({ url: pg.urlFor('tidemark', 'wrong'), pgBasebackup: join(PG_BIN, 'pg_basebackup') })
-  await t.rejects(readInto(wrong.stream), { code: 'TM_ERR_POSTGRES_AUTH' }, 'the read fails with the tool\'s error')
+  await t.rejects(readAllInto(wrong.stream), { code: 'TM_ERR_POSTGRES_AUTH' }, 'the read fails with the tool\'s error')
 })
 
 t.test('failures become clear errors', async (t) => {
