@@ -96,10 +96,20 @@ t.test('a merge between two backups: the merged part is uploaded, parts of other
 
 t.test('a sink failing in the middle: no manifest, the shadow directory removed', async (t) => {
   const { repo: frepo, sink } = await faultyTestRepository(t)
-  sink.failWhen((c) => (c.op === 'put' && c.key.includes('/parts/') && c.call >= 3 ? 'permanent' : undefined))
+  let partPuts = 0 // three parts are stored, then every put of a part fails
+  sink.failWhen((c) => (c.op === 'put' && c.key.includes('/parts/') && ++partPuts > 3 ? 'permanent' : undefined))
   await t.rejects(backupClickHouseParts({ driver: src, repo: frepo, url: source.url, parallelism: 2, dataPath: srcPath }), /nothing was committed/)
   t.same(await frepo.listManifestIds('clickhouse'), [])
   t.same(await shadowEntries(), [])
+
+  // The journal recorded the parts stored before the failure: the next backup reuses the ones that exist.
+  const journaled = [...(await frepo.knownObjects('clickhouse')).values()].filter((k) => k.ref.key.includes('/parts/'))
+  t.ok(journaled.length >= 2 && journaled.every((k) => !k.committed), `${journaled.length} parts known from the journal only`)
+  await frepo.sink.delete([(journaled[0] as (typeof journaled)[0]).ref.key])
+  sink.failWhen(() => undefined)
+  const m = await backupClickHouseParts({ driver: src, repo: frepo, url: source.url, parallelism: 2, dataPath: srcPath })
+  t.equal(m.parts.partsReused, journaled.length - 1, 'journaled parts reused; the one deleted meanwhile is uploaded again')
+  t.equal(m.parts.partsUploaded, m.parts.partsTotal - (journaled.length - 1))
 })
 
 t.test('bad data paths', async (t) => {

@@ -132,9 +132,22 @@ t.test('journals make an unfinished backup\'s objects known; commit removes the 
   const failed = newBackupId('clickhouse', new Date())
   await repo.writeJournal('clickhouse', failed, [ref])
   const known = await repo.knownObjects('clickhouse')
-  t.same(known.get(ref.key)?.sha256, ref.sha256)
+  t.same(known.get(ref.key), { ref, committed: false }, 'known from the journal, not committed')
   await repo.commitManifest(testManifest(failed, [ref]))
   t.same(await readdir(join(root, 'journal', 'clickhouse')).catch(() => []), [])
+})
+
+t.test('known objects come from the newest committed manifest, not from every older one', async (t) => {
+  const root = await newRoot(t)
+  const repo = await initRepository(createFsSink(root), { pipeline })
+  t.teardown(() => repo.close())
+  const old = await repo.writeObject(dataKey('clickhouse', 'k-old'), Readable.from([Buffer.from('old')]))
+  const kept = await repo.writeObject(dataKey('clickhouse', 'k-kept'), Readable.from([Buffer.from('kept')]))
+  await repo.commitManifest(testManifest(newBackupId('clickhouse', new Date('2026-01-01T00:00:00Z')), [old, kept]))
+  await repo.commitManifest(testManifest(newBackupId('clickhouse', new Date('2026-01-01T00:00:05Z')), [kept]))
+  const known = await repo.knownObjects('clickhouse')
+  t.same([...known.keys()], [kept.key], 'an object the newest backup no longer lists is not offered for reuse')
+  t.same(known.get(kept.key), { ref: kept, committed: true })
 })
 
 t.test('reading detects a corrupted stored object', async (t) => {

@@ -12,7 +12,7 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { asTidemarkError, TidemarkError } from '../../errors.ts'
 import { forEachLimit } from '../parallel.ts'
-import { newBackupId, type ObjectRef } from '../repository/index.ts'
+import { newBackupId, type KnownObject } from '../repository/index.ts'
 import { assembleManifest, type UnitOutcome } from './backup-manifest.ts'
 import type { ClickHouseBackupOptions, Progress } from './backup.ts'
 import { exportColumnNames, tableUnit } from './backup-plan.ts'
@@ -43,7 +43,7 @@ interface Run {
   opts: ClickHousePartsBackupOptions
   id: string
   signal: AbortSignal
-  known: Map<string, ObjectRef>
+  known: Map<string, KnownObject>
   journal: JournalWriter
   outcomes: UnitOutcome[]
   progress: Progress
@@ -88,8 +88,9 @@ async function storePart(run: Run, f: FrozenPart): Promise<void> {
   const rows = Number((await readFile(join(f.dir, 'count.txt'), 'utf8')).trim())
   const key = partKey(f.table.database, f.table.name, f.part, checksums)
   const earlier = run.known.get(key)
-  if (earlier && isPartObject(earlier) && (await repo.hasObject(earlier))) {
-    run.outcomes.push({ objects: [{ ...earlier, tableIdentity: f.identity }], written: [], how: 'reused' })
+  // A journal's object may never have been completed; a committed manifest's exists.
+  if (earlier && isPartObject(earlier.ref) && (earlier.committed || (await repo.hasObject(earlier.ref)))) {
+    run.outcomes.push({ objects: [{ ...earlier.ref, tableIdentity: f.identity }], written: [], how: 'reused' })
     return
   }
   const { reused: _reused, ...stored } = await repo.writeObject(key, () => PartReader.open(f.dir), { signal: run.signal })
@@ -154,7 +155,7 @@ export async function backupClickHouseParts(opts: ClickHousePartsBackupOptions):
   try {
     await checkDataPath(opts.dataPath, false)
     const catalog = await discover(driver, opts.filter)
-    const known = opts.full ? new Map<string, ObjectRef>() : await repo.knownObjects('clickhouse')
+    const known = opts.full ? new Map<string, KnownObject>() : await repo.knownObjects('clickhouse')
     const progress: Progress = { unitsDone: 0, unitsTotal: 0, bytesDone: 0, bytesTotal: 0 }
     const run: Run = { opts, id, signal, known, journal, outcomes: [], progress }
     const withData = catalog.tables.filter((t) => t.hasData)

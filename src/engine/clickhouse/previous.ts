@@ -6,7 +6,7 @@
  * failed).
  */
 import { listAll } from '../../sinks/sink.ts'
-import { JOURNAL_PREFIX, type ObjectRef, type Repository } from '../repository/index.ts'
+import { JOURNAL_PREFIX, newestIds, type ObjectRef, type Repository } from '../repository/index.ts'
 import { readJson } from '../repository/json.ts'
 import { isChObject, isClickHouseManifest, type ChObject } from './manifest.ts'
 
@@ -35,18 +35,6 @@ function setsOf(objects: readonly ChObject[]): EarlierSet[] {
     byUnit.set(k, [...(byUnit.get(k) ?? []), o])
   }
   return [...byUnit.values()].map((list) => ({ objects: list, fingerprint: (list[0] as ChObject).fingerprint, fromJournal: false }))
-}
-
-/**
- * The ids that may be the newest backup: ids sort by time to the second and a
- * random suffix orders those of one second arbitrarily, so all of the last
- * second are taken (their objects are all valid candidates).
- */
-export function newestIds(sortedIds: readonly string[]): string[] {
-  const last = sortedIds.at(-1)
-  if (last === undefined) return []
-  const stamp = last.slice(0, last.indexOf('-'))
-  return sortedIds.filter((id) => id.startsWith(`${stamp}-`))
 }
 
 /** Reads the newest manifest and every journal of the clickhouse source. Read-only. */

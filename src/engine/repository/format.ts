@@ -66,6 +66,18 @@ export function newBackupId(source: SourceName, at: Date): string {
   return `${stamp}-${SOURCE_TAG[source]}-${randomBytes(2).toString('hex')}`
 }
 
+/**
+ * Of ids sorted ascending, those that may be the newest backup: ids sort by time to the
+ * second and a random suffix orders those of one second arbitrarily, so all of the last
+ * second are taken.
+ */
+export function newestIds(sortedIds: readonly string[]): string[] {
+  const last = sortedIds.at(-1)
+  if (last === undefined) return []
+  const stamp = last.slice(0, last.indexOf('-'))
+  return sortedIds.filter((id) => id.startsWith(`${stamp}-`))
+}
+
 export function isBackupId(id: string): boolean {
   return ID_RE.test(id)
 }

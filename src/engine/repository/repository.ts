@@ -14,6 +14,7 @@ import {
   SOURCES,
   journalKey,
   manifestKey,
+  newestIds,
   type Codec,
   type ManifestBase,
   type ObjectRef,
@@ -60,6 +61,12 @@ export type ObjectSource = Readable | ClosableReader | (() => Readable | Closabl
 /** A ChunkReader that holds resources until closed. */
 export interface ClosableReader extends ChunkReader {
   close(): Promise<void>
+}
+
+/** An object an earlier backup stored: `committed` when a committed manifest lists it (it exists), else from a journal. */
+export interface KnownObject {
+  ref: ObjectRef
+  committed: boolean
 }
 
 export class Repository {
@@ -213,16 +220,21 @@ export class Repository {
     }
   }
 
-  /** Every object reference known from committed manifests and journals of a source, by key. */
-  async knownObjects(source: SourceName): Promise<Map<string, ObjectRef>> {
-    const known = new Map<string, ObjectRef>()
-    for (const id of await this.listManifestIds(source)) {
-      for (const ref of (await this.readManifest(source, id)).objects) known.set(ref.key, ref)
+  /**
+   * The objects earlier backups of a source stored, by key: those of the newest committed
+   * manifest(s) (every manifest lists all it needs, so older ones add nothing a backup can still
+   * reuse, and reading them all would grow with the history) and those the journals of
+   * unfinished backups recorded (hints: they may never have been completed).
+   */
+  async knownObjects(source: SourceName): Promise<Map<string, KnownObject>> {
+    const known = new Map<string, KnownObject>()
+    for (const id of newestIds(await this.listManifestIds(source))) {
+      for (const ref of (await this.readManifest(source, id)).objects) known.set(ref.key, { ref, committed: true })
     }
     for await (const o of listAll(this.sink, `${JOURNAL_PREFIX}${source}/`)) {
       try {
         const j = await readJson<{ objects: ObjectRef[] }>(this.sink, o.key)
-        for (const ref of j.objects) if (!known.has(ref.key)) known.set(ref.key, ref)
+        for (const ref of j.objects) if (!known.has(ref.key)) known.set(ref.key, { ref, committed: false })
       } catch (err) {
         if (!this.sink.isNotFound(err)) throw err
       }
