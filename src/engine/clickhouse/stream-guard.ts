@@ -12,8 +12,8 @@
  * loudly, never pass silently: the safe direction.
  */
 import { Transform, type TransformCallback } from 'node:stream'
+import { TAIL_BYTES } from '../socket-body.ts'
 
-const TAIL_BYTES = 16 * 1024
 const LEGACY = /^Code: (\d+)(?:, e\.displayText\(\) = |\. )(?:[\w:]*)Exception\b[^\0]*$/
 
 /** The exception message at the end of `tail`, if any (pure; exported for tests). */
