@@ -10,6 +10,7 @@ import { listAll, type Sink } from '../../src/sinks/sink.ts'
 import { manualClock } from '../../src/engine/clock.ts'
 import { createPipelinePool } from '../../src/engine/pipeline/index.ts'
 import { initRepository, openRepository, dataKey, newBackupId, readAll } from '../../src/engine/repository/index.ts'
+import { acquireLease } from '../../src/engine/repository/lease.ts'
 import { tempDir, removeTempDir } from '../harness/proc.ts'
 import { startS3rver } from '../harness/s3rver.ts'
 import { openSink } from '../../src/sinks/url.ts'
@@ -193,6 +194,62 @@ t.test('racing writers: exactly one wins', async (t) => {
   t.equal(won.length, 1, 'one writer holds the lease')
   for (const r of results) if (r.status === 'rejected') t.equal(r.reason.code, 'TM_ERR_REPO_LOCKED')
   await (won[0] as PromiseFulfilledResult<{ release(): Promise<void> }>).value.release()
+})
+
+/** A sink whose puts wait until `letGo`; `parked` resolves at the first put. */
+function parkedPuts(sink: Sink): { sink: Sink; parked: Promise<void>; letGo(): void } {
+  const parked = Promise.withResolvers<void>()
+  const held = Promise.withResolvers<void>()
+  const proxy = new Proxy(sink, {
+    get(target, p) {
+      if (p === 'put') {
+        return async (...args: Parameters<Sink['put']>) => {
+          parked.resolve()
+          await held.promise
+          return target.put(...args)
+        }
+      }
+      const v = Reflect.get(target, p) as unknown
+      return typeof v === 'function' ? v.bind(target) : v
+    },
+  })
+  return { sink: proxy, parked: parked.promise, letGo: () => held.resolve() }
+}
+
+t.test('a writer whose clock read earlier but who wrote later does not share the lease with the one that won', async (t) => {
+  const root = await newRoot(t)
+  const sink = createFsSink(root)
+  const early = () => manualClock('2026-11-28T10:00:00Z')
+  const late = () => manualClock('2026-11-28T10:00:01Z')
+  const lockCount = async () => (await keys(sink)).filter((k) => k.startsWith('locks/')).length
+
+  // B reads its clock first and lists no lock, but its lock object reaches the store
+  // only after A has written, listed and won. B's lock then looks older than A's.
+  const slowB = parkedPuts(sink)
+  const b = acquireLease(slowB.sink, { clock: early(), ttlMs: 60_000, purpose: 'b', contentionWaitMs: 400 })
+  await slowB.parked
+  const a = await acquireLease(sink, { clock: late(), ttlMs: 60_000, purpose: 'a' })
+  slowB.letGo()
+  // B sees only a younger lock: it waits for it to go, then withdraws and refuses.
+  await t.rejects(b, { code: 'TM_ERR_REPO_LOCKED', message: /: a by / })
+  t.equal(await lockCount(), 1, "only the winner's lock is left")
+  await a.release()
+
+  // The same race, but the winner releases while the other waits: the lease passes on.
+  const slowD = parkedPuts(sink)
+  let dSettled = false
+  const d = acquireLease(slowD.sink, { clock: early(), ttlMs: 60_000, purpose: 'd', contentionWaitMs: 10_000 }).finally(() => (dSettled = true))
+  await slowD.parked
+  const e = await acquireLease(sink, { clock: late(), ttlMs: 60_000, purpose: 'e' })
+  slowD.letGo()
+  await new Promise((r) => setTimeout(r, 300))
+  t.notOk(dSettled, 'the waiting writer does not take the lease while the winner holds it')
+  t.equal(await lockCount(), 2)
+  await e.release()
+  const lease = await d
+  t.equal(lease.record.purpose, 'd')
+  await lease.release()
+  t.equal(await lockCount(), 0)
 })
 
 t.test('an expired lease does not block; a live one is refreshed', async (t) => {

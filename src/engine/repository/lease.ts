@@ -1,12 +1,24 @@
 /**
  * The writer lease: one writer per repository at a time. Object stores give us no
  * compare-and-swap, so the protocol is restic's: write our lock object, then list
- * the locks; if a live lock older than ours exists, withdraw ours and refuse. Two
- * writers racing both see each other and the younger one withdraws. A lock lives
- * until its `expiresAt`; the holder rewrites it every ttl/3, and a holder that cannot
- * refresh before expiry aborts its work through `signal` rather than write unlocked.
+ * the locks, and hold the lease only when ours is the one live lock.
+ *
+ * Writers that race see each other. One with an older lock in view withdraws and
+ * refuses. One with only younger locks in view keeps its lock and waits for them to
+ * go, because their writers see ours as older and withdraw. It must not take the
+ * lease while they are there: "younger" compares timestamps taken before the writes,
+ * and a writer whose clock read later may still have written first, listed before
+ * our write and won. If a younger lock stays for `contentionWaitMs`, we withdraw and
+ * refuse too. Mutual exclusion holds in every interleaving (a winner's listing ran
+ * after its write and saw no other lock; any later writer's listing sees the
+ * winner's). Only liveness rests on timing: racers may all refuse.
+ *
+ * A lock lives until its `expiresAt`; the holder rewrites it every ttl/3, and a
+ * holder that cannot refresh before expiry aborts its work through `signal` rather
+ * than write unlocked.
  */
 import { randomBytes } from 'node:crypto'
+import { setTimeout as delay } from 'node:timers/promises'
 import { hostname } from 'node:os'
 import { TidemarkError } from '../../errors.ts'
 import { listAll, type Sink } from '../../sinks/sink.ts'
@@ -35,6 +47,8 @@ export interface LeaseOptions {
   clock: Clock
   ttlMs: number
   purpose: string
+  /** How long a writer waits for younger racing locks to withdraw. Default: the smaller of 5 s and ttl/3. */
+  contentionWaitMs?: number
 }
 
 function describe(l: LockRecord): string {
@@ -81,7 +95,7 @@ export async function acquireLease(sink: Sink, opts: LeaseOptions): Promise<Leas
   const write = (r: LockRecord) => sink.put(lockKey(r.owner), Buffer.from(JSON.stringify(r, null, 2)))
   await write(record)
 
-  const rivals = (await liveLocks(sink, clock.now(), record.owner)).filter((l) => older(l, record))
+  const rivals = await awaitRivals(sink, record, clock, opts.contentionWaitMs ?? Math.min(5000, ttlMs / 3))
   if (rivals.length > 0) {
     await sink.delete([lockKey(record.owner)])
     throw lockedError(rivals)
@@ -116,6 +130,23 @@ export async function acquireLease(sink: Sink, opts: LeaseOptions): Promise<Leas
       clearInterval(timer)
       await sink.delete([lockKey(record.owner)])
     },
+  }
+}
+
+/**
+ * Lists the other live locks after ours is written until none is left (returns [])
+ * or one that must make us withdraw is found: an older lock at once, a younger one
+ * once `waitMs` has passed.
+ */
+async function awaitRivals(sink: Sink, ours: LockRecord, clock: Clock, waitMs: number): Promise<LockRecord[]> {
+  const deadline = performance.now() + waitMs
+  for (;;) {
+    const others = await liveLocks(sink, clock.now(), ours.owner)
+    if (others.length === 0) return []
+    const elder = others.filter((l) => older(l, ours))
+    if (elder.length > 0) return elder
+    if (performance.now() >= deadline) return others
+    await delay(20 + Math.random() * 60)
   }
 }
 
