@@ -1,7 +1,7 @@
 // The bulk response body read both ways, against a stand-in socket (the real one is in raw-http.test.ts).
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
-import { SocketBody, TAIL_BYTES } from '../src/engine/socket-body.ts'
+import { SocketBody, TAIL_BYTES } from '../src/net/socket-body.ts'
 import { readAllInto } from './harness/read-into.ts'
 
 function fakeSocket() {

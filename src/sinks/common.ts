@@ -3,6 +3,7 @@
  * checks, byte counting, error relaying for returned streams, abort errors.
  */
 import { PassThrough, Readable, Transform, type TransformCallback } from 'node:stream'
+import { DirectBody, type DirectSource } from '../net/direct.ts'
 import { SinkError } from './sink.ts'
 
 /** The names of the Sink operations, as wrappers count and report them. */
@@ -75,6 +76,50 @@ export class ByteCounter extends Transform {
 
   private mismatch(): SinkError {
     return new SinkError('permanent', 'TM_ERR_SINK_IO', `body of ${this.key} does not match contentLength ${this.expected} (got ${this.bytes}+ bytes)`, { key: this.key })
+  }
+}
+
+/**
+ * ByteCounter for a body read direct (src/net/direct.ts): counts each read against
+ * `expected` and fails at the end unless exactly that many arrived. Remembers a failure
+ * of the body it reads (`failure`), which the caller rethrows unchanged: it is not the
+ * store's to classify.
+ */
+export class DirectCounter extends DirectBody {
+  bytes = 0
+  failure: { err: unknown } | undefined
+  readonly key: string
+  readonly expected: number | undefined
+  readonly src: Readable & DirectSource
+
+  constructor(key: string, src: Readable & DirectSource, expected?: number) {
+    super()
+    this.key = key
+    this.src = src
+    this.expected = expected
+  }
+
+  protected async pull(buffer: Uint8Array, offset: number, length: number): Promise<number> {
+    let n: number
+    try {
+      n = await this.src.readInto(buffer, offset, length)
+    } catch (err) {
+      this.failure ??= { err }
+      throw err
+    }
+    this.bytes += n
+    const over = this.expected !== undefined && this.bytes > this.expected
+    if (over || (n === 0 && this.expected !== undefined && this.bytes !== this.expected)) {
+      const err = new SinkError('permanent', 'TM_ERR_SINK_IO', `body of ${this.key} does not match contentLength ${this.expected} (got ${this.bytes}${over ? '+' : ''} bytes)`, { key: this.key })
+      this.failure ??= { err }
+      throw err
+    }
+    return n
+  }
+
+  override _destroy(err: Error | null, cb: (error?: Error | null) => void): void {
+    this.src.destroy()
+    cb(err)
   }
 }
 

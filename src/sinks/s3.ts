@@ -19,6 +19,13 @@
  * lifecycle rule (AbortIncompleteMultipartUpload) removes them — configure one.
  *
  * copy is one CopyObject, which S3 limits to source objects of 5 GiB.
+ *
+ * Object bodies to a plain-HTTP endpoint (GetObject, PutObject, UploadPart) go through
+ * s3-direct.ts on kept-alive connections of its own; a get then returns the socket body
+ * itself, readable with `readInto`, and a put of such a body (a replicated object,
+ * copy.ts) is written from reusable buffers with its last read held back until the
+ * body's checks passed. Everything else, and everything over HTTPS, uses the SDK's
+ * NodeHttpHandler.
  */
 import {
   AbortMultipartUploadCommand,
@@ -33,7 +40,10 @@ import {
 } from '@aws-sdk/client-s3'
 import { Upload } from '@aws-sdk/lib-storage'
 import { addAbortSignal, pipeline, Readable, Transform, type TransformCallback } from 'node:stream'
-import { abortedError, ByteCounter, checkLength, checkPageSize, checkRange, discardBody, guardBody, relay, throwIfAborted } from './common.ts'
+import { abortedError, ByteCounter, DirectCounter, checkLength, checkPageSize, checkRange, discardBody, guardBody, relay, throwIfAborted } from './common.ts'
+import { hasReadInto, type DirectSource } from '../net/direct.ts'
+import { SocketBody } from '../net/socket-body.ts'
+import { DirectBodyHandler } from './s3-direct.ts'
 import { mapDeleteError, mapS3Error, type S3ErrorContext } from './s3-errors.ts'
 import { DEFAULT_PART_SIZE, DEFAULT_QUEUE_SIZE, endpointLabel, s3Description, validateS3Options, type S3SinkOptions } from './s3-options.ts'
 import {
@@ -111,10 +121,12 @@ class S3Sink implements Sink {
       forcePathStyle: o.forcePathStyle ?? false,
       credentials: o.credentials,
       maxAttempts: 1,
+      // The sink reports its own failures: the SDK would otherwise warn on the console when a streamed request fails.
+      logger: { trace: () => {}, debug: () => {}, info: () => {}, warn: () => {}, error: () => {} },
       followRegionRedirects: true,
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
-      requestHandler: { connectionTimeout: o.connectTimeoutMs ?? 10_000, socketTimeout: o.idleTimeoutMs ?? 120_000 },
+      requestHandler: new DirectBodyHandler({ connectTimeoutMs: o.connectTimeoutMs ?? 10_000, idleTimeoutMs: o.idleTimeoutMs ?? 120_000 }),
     })
   }
 
@@ -133,6 +145,7 @@ class S3Sink implements Sink {
       throw err
     }
     if (Buffer.isBuffer(body) && body.length <= this.partSize) return this.putWhole(key, body, opts, ctx)
+    if (!Buffer.isBuffer(body) && hasReadInto(body) && this.singlePut(opts) && !this.https) return this.putDirect(key, body, opts, ctx)
     const guard = Buffer.isBuffer(body) ? undefined : guardBody(body)
     // Everything goes through `feed`: destroying it is how an abort reaches Upload
     // without racing Upload's own cleanup (Upload.abort() resolves before its multipart
@@ -200,6 +213,25 @@ class S3Sink implements Sink {
     }
   }
 
+  /**
+   * One PutObject of a body read direct, to a plain-HTTP endpoint (s3-direct.ts writes it
+   * from reusable buffers and holds its last read back until the body's end passed its
+   * checks, as HoldLast does for a stream). Over HTTPS a body goes the stream way.
+   */
+  private async putDirect(key: string, body: Readable & DirectSource, opts: PutOptions, ctx: S3ErrorContext): Promise<PutResult> {
+    const counted = new DirectCounter(key, body, opts.contentLength)
+    try {
+      await this.client.send(this.putObject(key, counted, opts), { abortSignal: opts.signal })
+      return { size: counted.bytes }
+    } catch (err) {
+      counted.destroy()
+      discardBody(body)
+      throwIfAborted(ctx.what, opts.signal, key)
+      if (counted.failure) throw counted.failure.err
+      throw mapS3Error(err, ctx)
+    }
+  }
+
   /** One streamed PutObject: length known and within a part, and a payload hash known or not needed (HTTPS). */
   private singlePut(opts: PutOptions): boolean {
     const sized = opts.contentLength !== undefined && opts.contentLength <= this.partSize
@@ -241,7 +273,10 @@ class S3Sink implements Sink {
       const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.base + key, Range }), { abortSignal: opts.signal })
       const body = (out.Body as Readable | undefined) ?? Readable.from([])
       if (opts.signal) addAbortSignal(opts.signal, body)
-      return relay(body, (err) => mapS3Error(err, ctx))
+      if (!(body instanceof SocketBody)) return relay(body, (err) => mapS3Error(err, ctx))
+      // A body read direct (s3-direct.ts) maps its own errors: no extra stream stage.
+      body.mapError = (err) => mapS3Error(err, ctx)
+      return body
     } catch (err) {
       throw mapS3Error(err, ctx)
     }

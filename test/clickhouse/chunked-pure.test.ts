@@ -1,5 +1,5 @@
 import t from 'tap'
-import { ChunkedDecoder } from '../../src/engine/clickhouse/chunked.ts'
+import { ChunkedDecoder } from '../../src/net/chunked.ts'
 
 function encode(parts: string[]): Buffer {
   return Buffer.from(parts.map((p) => `${Buffer.byteLength(p).toString(16)}\r\n${p}\r\n`).join('') + '0\r\n\r\n', 'latin1')

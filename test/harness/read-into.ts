@@ -1,4 +1,4 @@
-/** Test helper: reads a stream that has `readInto` (socket-body.ts) to its end the way the pipeline does. */
+/** Test helper: reads a stream that has `readInto` (src/net/socket-body.ts) to its end the way the pipeline does. */
 
 /** Reads `stream` with readInto, straight into fresh buffers of `size` bytes, until it reports the end. */
 export async function readAllInto(stream: unknown, size = 1 << 20): Promise<Buffer> {

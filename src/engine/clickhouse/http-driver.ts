@@ -14,7 +14,7 @@ import type { CallOptions, ClickHouseDriver } from './driver.ts'
 import { isSocketError, toClickHouseError, type ErrorContext } from './driver-errors.ts'
 import { bindParams, type QueryParams } from './names.ts'
 import { rawQueryStream } from './raw-http.ts'
-import type { SocketBody } from '../socket-body.ts'
+import type { SocketBody } from '../../net/socket-body.ts'
 import { exceptionGuard, trailingException } from './stream-guard.ts'
 
 const EXCEPTION_TAG_HEADER = 'x-clickhouse-exception-tag'
@@ -134,7 +134,7 @@ export class HttpClickHouseDriver implements ClickHouseDriver {
 
   /**
    * Native exports (the bulk of every backup) on a connection of their own (raw-http.ts); the
-   * body checks its own end for a server exception and can be read with readInto (socket-body.ts).
+   * body checks its own end for a server exception and can be read with readInto (src/net/socket-body.ts).
    */
   async #bulk(query: string, opts: CallOptions | undefined): Promise<SocketBody> {
     const s = this.#settings

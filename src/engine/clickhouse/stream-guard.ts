@@ -12,7 +12,7 @@
  * loudly, never pass silently: the safe direction.
  */
 import { Transform, type TransformCallback } from 'node:stream'
-import { TAIL_BYTES } from '../socket-body.ts'
+import { TAIL_BYTES } from '../../net/socket-body.ts'
 
 const LEGACY = /^Code: (\d+)(?:, e\.displayText\(\) = |\. )(?:[\w:]*)Exception\b[^\0]*$/
 

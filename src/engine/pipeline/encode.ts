@@ -68,7 +68,7 @@ function encodeConfig(opts: EncodeOptions): EncodeConfig {
 
 /**
  * A stream that can also copy its bytes straight into a caller's buffer (a ClickHouse bulk
- * response body, socket-body.ts): encode then fills its chunk buffers from it like from a
+ * response body, src/net/socket-body.ts): encode then fills its chunk buffers from it like from a
  * file, with no buffer per read. Resolves 0 at the end.
  */
 export interface DirectReadable extends Readable {

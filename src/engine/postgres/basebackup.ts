@@ -22,7 +22,7 @@ import { parseBackupLabel } from './backup-label.ts'
 import { silentLogger, toolConnection, type PgLogger } from './conn.ts'
 import { classifyToolFailure, describeExit, tail } from './pg-errors.ts'
 import { toolMissing } from './run.ts'
-import { SocketBody } from '../socket-body.ts'
+import { SocketBody } from '../../net/socket-body.ts'
 import { TarScan, TarScanner, type TarScanResult } from './tar-scan.ts'
 
 /** How to run pg_basebackup. */
@@ -102,7 +102,7 @@ const READ_BUFFER_BYTES = 256 * 1024
 /**
  * The two ends of a new FIFO (its name is removed at once; the ends stay open). The read
  * end, non-blocking, becomes a socket that reads into one fixed buffer (`onread`) and
- * hands each read to the pipeline without allocating (socket-body.ts): a child's stdout
+ * hands each read to the pipeline without allocating (src/net/socket-body.ts): a child's stdout
  * pipe gives no such option and allocates a buffer per 64 KiB read, which kept the
  * garbage collector busy for a third of the main thread. Undefined where no FIFO can be
  * made (then stdout is a pipe, as before).

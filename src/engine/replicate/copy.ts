@@ -8,6 +8,7 @@
 import { createHash, type Hash } from 'node:crypto'
 import { pipeline, Transform, type Readable, type TransformCallback } from 'node:stream'
 import { TidemarkError, isTidemarkError } from '../../errors.ts'
+import { DirectBody, hasReadInto, type DirectSource } from '../../net/direct.ts'
 import { retryCall, type RetryOptions } from '../../sinks/retry.ts'
 import { SinkError, type Sink } from '../../sinks/sink.ts'
 import type { ServerCopier } from './same-store.ts'
@@ -45,6 +46,44 @@ class Check extends Transform {
   }
 }
 
+/**
+ * The same checks for a source read direct (src/net/direct.ts): each read is counted and
+ * hashed in the buffer it landed in, and the end of the source is where size and sha256
+ * are compared, before the put that reads this body sends its last bytes.
+ */
+class DirectCheck extends DirectBody {
+  readonly want: Expect
+  readonly hash: Hash = createHash('sha256')
+  readonly src: Readable & DirectSource
+  bytes = 0
+
+  constructor(src: Readable & DirectSource, want: Expect) {
+    super()
+    this.src = src
+    this.want = want
+  }
+
+  protected async pull(buffer: Uint8Array, offset: number, length: number): Promise<number> {
+    const n = await this.src.readInto(buffer, offset, length)
+    if (n === 0) {
+      if (this.bytes !== this.want.size) throw mismatch(this.want, `${this.bytes} bytes instead of ${this.want.size}`)
+      const sha = this.hash.digest('hex')
+      if (this.want.sha256 !== undefined && sha !== this.want.sha256.toLowerCase()) throw mismatch(this.want, `sha256 ${sha} instead of ${this.want.sha256}`)
+      return 0
+    }
+    this.bytes += n
+    if (this.bytes > this.want.size) throw mismatch(this.want, `more than ${this.want.size} bytes`)
+    this.hash.update(buffer.subarray(offset, offset + n))
+    return n
+  }
+
+  override _destroy(err: Error | null, cb: (error?: Error | null) => void): void {
+    // Releases the source's connection (and its concurrency slot) whether read to its end or not.
+    this.src.destroy()
+    cb(err)
+  }
+}
+
 function mismatch(want: Expect, what: string): TidemarkError {
   return new TidemarkError('TM_ERR_INTEGRITY', `object ${want.key}: the primary delivered ${what}; the primary's copy is damaged (run \`tidemark verify --read\` on it) or was altered in transit`, {
     details: { key: want.key },
@@ -68,8 +107,7 @@ async function deleteQuietly(sink: Sink, key: string): Promise<void> {
 export async function copyStreamed(from: Sink, to: Sink, want: Expect, opts: { signal?: AbortSignal | undefined; retry?: Partial<RetryOptions> | undefined } = {}): Promise<number> {
   const attempt = async (): Promise<number> => {
     const src = await from.get(want.key, { signal: opts.signal })
-    const check = new Check(want)
-    const body: Readable = pipeline(src, check, () => undefined)
+    const body: Readable = hasReadInto(src) ? new DirectCheck(src, want) : pipeline(src, new Check(want), () => undefined)
     const put = await to.put(want.key, body, { contentLength: want.size, sha256: want.sha256, signal: opts.signal })
     return put.size
   }

@@ -127,6 +127,7 @@ export class SocketBody extends Readable {
       const p = this.#pending
       this.#pending = undefined
       p.resolve(0)
+      this.#closeAtEnd()
     }
   }
 
@@ -139,13 +140,21 @@ export class SocketBody extends Readable {
     this.#mode = 'direct'
     if (this.#pending) return Promise.reject(new Error('readInto while another read is pending'))
     if (this.#stashed > 0) return Promise.resolve(this.#fromStash(buffer, offset, length))
-    if (this.#complete) return Promise.resolve(0)
+    if (this.#complete) {
+      this.#closeAtEnd()
+      return Promise.resolve(0)
+    }
     if (this.#failure) return Promise.reject(this.#failure)
     if (this.destroyed) return Promise.reject(this.mapError(new Error('the response body was closed before its end')))
     return new Promise<number>((resolve, reject) => {
       this.#pending = { buffer, offset, length, resolve, reject }
       this.#socket.resume()
     })
+  }
+
+  /** Read direct to its end: close, so whoever waits for the close (a sink's concurrency slot) goes on. */
+  #closeAtEnd(): void {
+    process.nextTick(() => this.destroy())
   }
 
   override _read(): void {
