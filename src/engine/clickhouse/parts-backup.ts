@@ -1,5 +1,6 @@
 /**
- * A ClickHouse parts backup: FREEZE every selected MergeTree-family table into
+ * A ClickHouse parts backup: FREEZE every selected MergeTree-family table (an
+ * incremental backup: only the partitions with a part not stored before) into
  * `shadow/<backup id>/`, store each frozen part directory as one object keyed
  * by table, part name and the hash of its checksums.txt (a part stored before
  * is referenced, not uploaded again), export the other storage tables
@@ -23,7 +24,7 @@ import type { ClickHouseDriver } from './driver.ts'
 import { exportUnit, measure, type ExportContext } from './export-unit.ts'
 import { JournalWriter } from './journal.ts'
 import { CH_PARTS_METHOD, isPartObject, partitionOfPart, partKey, type ChPartObject, type ClickHousePartsManifest } from './parts-manifest.ts'
-import { checkDataPath, foreignDataPath, freezeTable, frozenParts, frozenTableDir, removeShadow } from './parts-shadow.ts'
+import { checkDataPath, foreignDataPath, freezeTable, frozenParts, frozenTableDir, removeShadow, tableDataDir } from './parts-shadow.ts'
 import { PartReader } from './parts-tar.ts'
 import { tableIdentities } from './table-identity.ts'
 
@@ -55,28 +56,99 @@ async function identitiesOf(driver: ClickHouseDriver, tables: readonly TableInfo
   return dbs.length === 0 ? new Map() : await tableIdentities(driver, dbs)
 }
 
-/** Active part counts per `db.table`, to tell "no parts" from "the freeze wrote elsewhere". */
-async function activeParts(driver: ClickHouseDriver, signal: AbortSignal): Promise<Map<string, number>> {
-  const rows = await driver.queryRows<{ database: string; table: string; n: string | number }>('SELECT database, table, count() AS n FROM system.parts WHERE active GROUP BY database, table', undefined, { signal })
-  return new Map(rows.map((r) => [tableKey(r.database, r.table), Number(r.n)]))
+/** A part the server lists as active. */
+interface LivePart {
+  partitionId: string
+  name: string
 }
 
-/** Freezes each table and lists its frozen parts; TM_ERR_CLICKHOUSE_DATA_PATH when a table with parts left nothing under the data path. */
+/** Active parts per `db.table`: to tell "no parts" from "the freeze wrote elsewhere", and to find the partitions that changed. */
+async function liveParts(driver: ClickHouseDriver, signal: AbortSignal): Promise<Map<string, LivePart[]>> {
+  const rows = await driver.queryRows<{ database: string; table: string; partition_id: string; name: string }>(
+    'SELECT database, table, partition_id, name FROM system.parts WHERE active ORDER BY database, table, name',
+    undefined,
+    { signal },
+  )
+  const out = new Map<string, LivePart[]>()
+  for (const r of rows) {
+    const key = tableKey(r.database, r.table)
+    let list = out.get(key)
+    if (!list) out.set(key, (list = []))
+    list.push({ partitionId: r.partition_id, name: r.name })
+  }
+  return out
+}
+
+/** The sha256 of a part directory's checksums.txt, which names every file of the part with its size and hash. */
+async function checksumsOf(dir: string): Promise<string> {
+  return createHash('sha256').update(await readFile(join(dir, 'checksums.txt'))).digest('hex')
+}
+
+/** The stored object of a part with this name and checksums, if one is known and (for a journal's) exists. */
+async function storedPart(run: Run, table: TableInfo, part: string, checksums: string): Promise<ChPartObject | undefined> {
+  const earlier = run.known.get(partKey(table.database, table.name, part, checksums))
+  // A journal's object may never have been completed; a committed manifest's exists.
+  if (earlier && isPartObject(earlier.ref) && (earlier.committed || (await run.opts.repo.hasObject(earlier.ref)))) return earlier.ref
+  return undefined
+}
+
+function reuse(run: Run, earlier: ChPartObject, identity: string): void {
+  run.outcomes.push({ objects: [{ ...earlier, tableIdentity: identity }], written: [], how: 'reused' })
+}
+
+/**
+ * The partitions of a table that need a freeze: those with a part not stored before.
+ * The others are referenced from the repository right away, found by the checksums.txt
+ * of their live part directories (an active part is never changed in place; one merged
+ * away meanwhile is kept on disk for minutes, and one that cannot be read counts as
+ * changed). Undefined: freeze the whole table (a full backup, or every partition changed).
+ */
+async function changedPartitions(run: Run, table: TableInfo, live: readonly LivePart[], identity: string): Promise<string[] | undefined> {
+  if (run.opts.full || run.known.size === 0 || live.length === 0) return undefined
+  const dir = tableDataDir(run.opts.dataPath, table.database, table.name)
+  const partitions = new Map<string, LivePart[]>()
+  for (const p of live) partitions.set(p.partitionId, [...(partitions.get(p.partitionId) ?? []), p])
+  const unchanged: ChPartObject[] = []
+  const changed: string[] = []
+  await forEachLimit([...partitions], 4, async ([id, parts]) => {
+    const found = await Promise.all(parts.map(async (p) => storedPart(run, table, p.name, await checksumsOf(join(dir, p.name)).catch(() => ''))))
+    if (found.every((f) => f !== undefined)) unchanged.push(...(found as ChPartObject[]))
+    else changed.push(id)
+  })
+  if (changed.length === partitions.size) return undefined
+  for (const earlier of unchanged) reuse(run, earlier, identity)
+  return changed.sort()
+}
+
+/**
+ * Freezes each table (an incremental backup: only its partitions that changed) and lists
+ * the frozen parts; TM_ERR_CLICKHOUSE_DATA_PATH when a freeze of a table with parts left
+ * nothing under the data path.
+ */
 async function freezeAll(run: Run, tables: readonly TableInfo[], shadows: Set<string>): Promise<FrozenPart[]> {
   const { driver, dataPath } = run.opts
   const ids = await identitiesOf(driver, tables)
+  const live = await liveParts(driver, run.signal)
   const out: FrozenPart[] = []
   // Registered before the first freeze: a freeze cut short by a failure may still have written it.
   shadows.add(run.id)
   for (const table of tables) {
-    const before = (await activeParts(driver, run.signal)).get(tableKey(table.database, table.name)) ?? 0
-    const name = await freezeTable(driver, dataPath, table.database, table.name, run.id, run.signal)
-    shadows.add(name)
-    const parts = await frozenParts(dataPath, name, table.database, table.name)
-    if (parts === undefined && before > 0) throw foreignDataPath(dataPath, table.database, table.name, name)
-    const dir = frozenTableDir(dataPath, name, table.database, table.name)
     const identity = ids.get(tableKey(table.database, table.name)) ?? 'm0'
-    for (const part of parts ?? []) out.push({ table, identity, dir: join(dir, part), part })
+    const parts = live.get(tableKey(table.database, table.name)) ?? []
+    const changed = await changedPartitions(run, table, parts, identity)
+    const names = new Set<string>()
+    for (const partition of changed ?? [undefined]) names.add(await freezeTable(driver, dataPath, table.database, table.name, run.id, run.signal, partition))
+    let frozen = 0
+    for (const name of names) {
+      shadows.add(name)
+      const dir = frozenTableDir(dataPath, name, table.database, table.name)
+      for (const part of (await frozenParts(dataPath, name, table.database, table.name)) ?? []) {
+        out.push({ table, identity, dir: join(dir, part), part })
+        frozen++
+      }
+    }
+    // A freeze of partitions (or of a table) that have parts must leave some under the data path.
+    if (frozen === 0 && (changed ?? parts).length > 0) throw foreignDataPath(dataPath, table.database, table.name, [...names][0] ?? run.id)
   }
   return out
 }
@@ -84,15 +156,11 @@ async function freezeAll(run: Run, tables: readonly TableInfo[], shadows: Set<st
 /** Stores one frozen part, or references the stored object with the same name and checksums. */
 async function storePart(run: Run, f: FrozenPart): Promise<void> {
   const { repo } = run.opts
-  const checksums = createHash('sha256').update(await readFile(join(f.dir, 'checksums.txt'))).digest('hex')
+  const checksums = await checksumsOf(f.dir)
+  const earlier = await storedPart(run, f.table, f.part, checksums)
+  if (earlier) return reuse(run, earlier, f.identity)
   const rows = Number((await readFile(join(f.dir, 'count.txt'), 'utf8')).trim())
   const key = partKey(f.table.database, f.table.name, f.part, checksums)
-  const earlier = run.known.get(key)
-  // A journal's object may never have been completed; a committed manifest's exists.
-  if (earlier && isPartObject(earlier.ref) && (earlier.committed || (await repo.hasObject(earlier.ref)))) {
-    run.outcomes.push({ objects: [{ ...earlier.ref, tableIdentity: f.identity }], written: [], how: 'reused' })
-    return
-  }
   const { reused: _reused, ...stored } = await repo.writeObject(key, () => PartReader.open(f.dir), { signal: run.signal })
   const object: ChPartObject = {
     ...stored,

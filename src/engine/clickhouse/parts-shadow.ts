@@ -45,16 +45,21 @@ export async function checkDataPath(root: string, write: boolean): Promise<void>
   }
 }
 
-/** Freezes `db.table` as `shadow/<name>`; resolves with the shadow directory's name (a number on servers without WITH NAME). */
-export async function freezeTable(driver: ClickHouseDriver, root: string, database: string, table: string, name: string, signal?: AbortSignal): Promise<string> {
+/**
+ * Freezes `db.table` (only partition `partitionId` when given) as `shadow/<name>`; resolves
+ * with the shadow directory's name (a number on servers without WITH NAME). Freezes of
+ * several partitions under one name add up in one directory.
+ */
+export async function freezeTable(driver: ClickHouseDriver, root: string, database: string, table: string, name: string, signal?: AbortSignal, partitionId?: string): Promise<string> {
+  const freeze = `ALTER TABLE ${qualified(database, table)} FREEZE${partitionId === undefined ? '' : ` PARTITION ID ${quoteString(partitionId)}`}`
   try {
-    await driver.command(`ALTER TABLE ${qualified(database, table)} FREEZE WITH NAME ${quoteString(name)}`, { signal })
+    await driver.command(`${freeze} WITH NAME ${quoteString(name)}`, { signal })
     return name
   } catch (err) {
     if (!/syntax|WITH NAME|Expected/i.test((err as Error).message)) throw err
   }
   // Older servers: the freeze increments shadow/increment.txt and writes shadow/<number>/.
-  await driver.command(`ALTER TABLE ${qualified(database, table)} FREEZE`, { signal })
+  await driver.command(freeze, { signal })
   return (await readFile(join(root, 'shadow', 'increment.txt'), 'utf8')).trim()
 }
 
