@@ -127,17 +127,24 @@ async function changedPartitions(run: Run, table: TableInfo, live: readonly Live
  */
 async function freezeAll(run: Run, tables: readonly TableInfo[], shadows: Set<string>): Promise<FrozenPart[]> {
   const { driver, dataPath } = run.opts
-  const ids = await identitiesOf(driver, tables)
-  const live = await liveParts(driver, run.signal)
+  const [ids, live] = await Promise.all([identitiesOf(driver, tables), liveParts(driver, run.signal)])
   const out: FrozenPart[] = []
   // Registered before the first freeze: a freeze cut short by a failure may still have written it.
   shadows.add(run.id)
-  for (const table of tables) {
+  // One freeze at a time: a server without WITH NAME names each by the number it then reads from shadow/increment.txt.
+  let freezing: Promise<unknown> = Promise.resolve()
+  const serially = <T>(fn: () => Promise<T>): Promise<T> => {
+    const next = freezing.then(fn)
+    freezing = next.catch(() => undefined)
+    return next
+  }
+  // Tables at once otherwise: finding the changed partitions is small reads, mostly waiting.
+  await forEachLimit(tables, 4, async (table) => {
     const identity = ids.get(tableKey(table.database, table.name)) ?? 'm0'
     const parts = live.get(tableKey(table.database, table.name)) ?? []
     const changed = await changedPartitions(run, table, parts, identity)
     const names = new Set<string>()
-    for (const partition of changed ?? [undefined]) names.add(await freezeTable(driver, dataPath, table.database, table.name, run.id, run.signal, partition))
+    for (const partition of changed ?? [undefined]) names.add(await serially(() => freezeTable(driver, dataPath, table.database, table.name, run.id, run.signal, partition)))
     let frozen = 0
     for (const name of names) {
       shadows.add(name)
@@ -149,8 +156,8 @@ async function freezeAll(run: Run, tables: readonly TableInfo[], shadows: Set<st
     }
     // A freeze of partitions (or of a table) that have parts must leave some under the data path.
     if (frozen === 0 && (changed ?? parts).length > 0) throw foreignDataPath(dataPath, table.database, table.name, [...names][0] ?? run.id)
-  }
-  return out
+  }, run.signal)
+  return out.sort((a, b) => a.dir.localeCompare(b.dir))
 }
 
 /** Stores one frozen part, or references the stored object with the same name and checksums. */
