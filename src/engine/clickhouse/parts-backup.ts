@@ -160,6 +160,14 @@ async function freezeAll(run: Run, tables: readonly TableInfo[], shadows: Set<st
   return out.sort((a, b) => a.dir.localeCompare(b.dir))
 }
 
+/**
+ * The zstd level of part objects, whatever the repository's: a part's column files are
+ * already compressed by ClickHouse (LZ4 by default), where level 3 saves little over level
+ * 1 for three times the CPU (bench/RESULTS.md, 2026-12-04: the 260 MiB of parts of the
+ * benchmark dataset, 218.4 MB at level 1 in 0.64–0.83 s, 214.9 MB at level 3 in 2.0 s).
+ */
+const PARTS_ZSTD_LEVEL = 1
+
 /** Stores one frozen part, or references the stored object with the same name and checksums. */
 async function storePart(run: Run, f: FrozenPart): Promise<void> {
   const { repo } = run.opts
@@ -168,7 +176,7 @@ async function storePart(run: Run, f: FrozenPart): Promise<void> {
   if (earlier) return reuse(run, earlier, f.identity)
   const rows = Number((await readFile(join(f.dir, 'count.txt'), 'utf8')).trim())
   const key = partKey(f.table.database, f.table.name, f.part, checksums)
-  const { reused: _reused, ...stored } = await repo.writeObject(key, () => PartReader.open(f.dir), { signal: run.signal })
+  const { reused: _reused, ...stored } = await repo.writeObject(key, () => PartReader.open(f.dir), { signal: run.signal, level: PARTS_ZSTD_LEVEL })
   const object: ChPartObject = {
     ...stored,
     database: f.table.database,

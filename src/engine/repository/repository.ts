@@ -122,7 +122,7 @@ export class Repository {
    * recorded size; otherwise streams the source through the pipeline into `key`.
    * Idempotent: data keys name their content, so rewriting one writes the same bytes.
    */
-  async writeObject(key: string, source: ObjectSource, opts: { known?: ObjectRef | undefined; signal?: AbortSignal } = {}): Promise<ObjectRef & { reused: boolean }> {
+  async writeObject(key: string, source: ObjectSource, opts: { known?: ObjectRef | undefined; signal?: AbortSignal; level?: number } = {}): Promise<ObjectRef & { reused: boolean }> {
     if (opts.known && opts.known.key === key && opts.known.codec === this.codec && (await this.hasObject(opts.known))) {
       return { ...opts.known, reused: true }
     }
@@ -130,7 +130,7 @@ export class Repository {
     const { stream, done } = encode(input, {
       pool: this.#pipeline.pool,
       chunkSize: this.#pipeline.chunkSize,
-      level: this.#pipeline.level,
+      level: opts.level ?? this.#pipeline.level,
       maxInFlight: this.#pipeline.maxInFlight,
       key: this.#key,
       objectId: key,
