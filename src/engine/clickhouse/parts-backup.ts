@@ -144,10 +144,14 @@ async function freezeAll(run: Run, tables: readonly TableInfo[], shadows: Set<st
     const parts = live.get(tableKey(table.database, table.name)) ?? []
     const changed = await changedPartitions(run, table, parts, identity)
     const names = new Set<string>()
-    for (const partition of changed ?? [undefined]) names.add(await serially(() => freezeTable(driver, dataPath, table.database, table.name, run.id, run.signal, partition)))
+    for (const partition of changed ?? [undefined]) {
+      const name = await serially(() => freezeTable(driver, dataPath, table.database, table.name, run.id, run.signal, partition))
+      // Registered at once: a later failure must still remove it.
+      shadows.add(name)
+      names.add(name)
+    }
     let frozen = 0
     for (const name of names) {
-      shadows.add(name)
       const dir = frozenTableDir(dataPath, name, table.database, table.name)
       for (const part of (await frozenParts(dataPath, name, table.database, table.name)) ?? []) {
         out.push({ table, identity, dir: join(dir, part), part })

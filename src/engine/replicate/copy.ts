@@ -20,29 +20,49 @@ export interface Expect {
   sha256?: string | undefined
 }
 
-/** Counts and hashes bytes; fails the stream (so the put is not committed) on any mismatch with `want`. */
-class Check extends Transform {
+/** Counts and hashes the bytes that arrive, and names what differs from `want`. */
+class Tally {
   readonly want: Expect
   readonly hash: Hash = createHash('sha256')
   bytes = 0
 
   constructor(want: Expect) {
-    super()
     this.want = want
   }
 
+  /** Counts and hashes one read; the error when the object grew past its size. */
+  add(bytes: Uint8Array): TidemarkError | undefined {
+    this.bytes += bytes.length
+    if (this.bytes > this.want.size) return mismatch(this.want, `more than ${this.want.size} bytes`)
+    this.hash.update(bytes)
+    return undefined
+  }
+
+  /** At the end: the error when size or sha256 differ. */
+  end(): TidemarkError | undefined {
+    if (this.bytes !== this.want.size) return mismatch(this.want, `${this.bytes} bytes instead of ${this.want.size}`)
+    const sha = this.hash.digest('hex')
+    if (this.want.sha256 !== undefined && sha !== this.want.sha256.toLowerCase()) return mismatch(this.want, `sha256 ${sha} instead of ${this.want.sha256}`)
+    return undefined
+  }
+}
+
+/** Counts and hashes bytes; fails the stream (so the put is not committed) on any mismatch with `want`. */
+class Check extends Transform {
+  readonly tally: Tally
+
+  constructor(want: Expect) {
+    super()
+    this.tally = new Tally(want)
+  }
+
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.bytes += chunk.length
-    if (this.bytes > this.want.size) return cb(mismatch(this.want, `more than ${this.want.size} bytes`))
-    this.hash.update(chunk)
-    cb(null, chunk)
+    const err = this.tally.add(chunk)
+    cb(err, err ? undefined : chunk)
   }
 
   override _flush(cb: TransformCallback): void {
-    if (this.bytes !== this.want.size) return cb(mismatch(this.want, `${this.bytes} bytes instead of ${this.want.size}`))
-    const sha = this.hash.digest('hex')
-    if (this.want.sha256 !== undefined && sha !== this.want.sha256.toLowerCase()) return cb(mismatch(this.want, `sha256 ${sha} instead of ${this.want.sha256}`))
-    cb()
+    cb(this.tally.end())
   }
 }
 
@@ -52,28 +72,19 @@ class Check extends Transform {
  * are compared, before the put that reads this body sends its last bytes.
  */
 class DirectCheck extends DirectBody {
-  readonly want: Expect
-  readonly hash: Hash = createHash('sha256')
+  readonly tally: Tally
   readonly src: Readable & DirectSource
-  bytes = 0
 
   constructor(src: Readable & DirectSource, want: Expect) {
     super()
     this.src = src
-    this.want = want
+    this.tally = new Tally(want)
   }
 
   protected async pull(buffer: Uint8Array, offset: number, length: number): Promise<number> {
     const n = await this.src.readInto(buffer, offset, length)
-    if (n === 0) {
-      if (this.bytes !== this.want.size) throw mismatch(this.want, `${this.bytes} bytes instead of ${this.want.size}`)
-      const sha = this.hash.digest('hex')
-      if (this.want.sha256 !== undefined && sha !== this.want.sha256.toLowerCase()) throw mismatch(this.want, `sha256 ${sha} instead of ${this.want.sha256}`)
-      return 0
-    }
-    this.bytes += n
-    if (this.bytes > this.want.size) throw mismatch(this.want, `more than ${this.want.size} bytes`)
-    this.hash.update(buffer.subarray(offset, offset + n))
+    const err = n === 0 ? this.tally.end() : this.tally.add(buffer.subarray(offset, offset + n))
+    if (err) throw err
     return n
   }
 
