@@ -13,13 +13,18 @@
  *       clickhouse --full`) against FREEZE + `tar -c <shadow dir> | zstd -3 > file`;
  *   (c) incremental parts backup after adding 1% new rows, against (b); also through a
  *       running daemon (bench/clickhouse-daemon.ts), as its scheduler runs it.
+ * A reference row for (a): the same part files (the source's active parts, tarred and
+ * compressed with `zstd -1` once) extracted with `zstd -dc | tar -x` into a scratch
+ * directory on the same disk: what writing those files costs on this machine, the
+ * floor for any restore that writes parts, whatever the tool.
  * Every tidemark side is the real CLI under `/usr/bin/time -v`; CPU of the
  * measured process and of both servers is recorded besides wall time.
  */
-import { appendFile, mkdtemp, rm } from 'node:fs/promises'
+import { appendFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, relative } from 'node:path'
 import { parseArgs } from 'node:util'
+import { tableDataDir } from '../src/engine/clickhouse/parts-shadow.ts'
 import { startClickHouse } from '../test/harness/clickhouse.ts'
 import { BIN, curl, freshRepo, insertRuns, loadDataset, tm, type Bench } from './clickhouse-data.ts'
 import { daemonRounds, type DaemonTimes } from './clickhouse-daemon.ts'
@@ -47,7 +52,30 @@ function baselineFreezeTar(b: Bench): Promise<Measured> {
 
 
 
+/** The source's active part directories as one `tar | zstd -1` file: the input of the extraction reference. */
+async function packActiveParts(b: Bench): Promise<string> {
+  const list = join(b.dir, 'active-parts.txt')
+  const out = join(b.dir, 'active-parts.tar.zst')
+  const root = join(b.source.dataDir, 'data')
+  const parts = (await b.source.query("SELECT table, name FROM system.parts WHERE database = 'ls' AND active ORDER BY table, name FORMAT TSVRaw")).trim().split('\n')
+  // Relative to the data path, with table names escaped as the server names their directories.
+  await writeFile(list, parts.map((l) => { const [table, name] = l.split('\t') as [string, string]; return relative(root, join(tableDataDir(root, 'ls', table), name)) }).join('\n'))
+  await measure(['bash', '-o', 'pipefail', '-c', `tar -C ${q(root)} -c -T ${q(list)} | zstd -1 -q -f -o ${q(out)}`], process.env, b.dir, b.servers)
+  return out
+}
+
+/** Reference for (a): extracts `packed` into an empty scratch directory, then removes it (untimed). */
+async function extractParts(b: Bench, packed: string): Promise<Measured> {
+  const into = join(b.dir, 'extracted')
+  await rm(into, { recursive: true, force: true })
+  await mkdir(into)
+  const m = await measure(['bash', '-o', 'pipefail', '-c', `zstd -dc ${q(packed)} | tar -x -C ${q(into)}`], process.env, b.dir, b.servers)
+  await rm(into, { recursive: true, force: true })
+  return m
+}
+
 interface Results {
+  extract: Measured[]
   restoreParts: Measured[]
   restoreLogical: Measured[]
   full: Measured[]
@@ -64,7 +92,7 @@ async function rounds(b: Bench): Promise<Results> {
   const partsId = JSON.parse((await tm(b, partsRepo, ['backup', 'clickhouse'], parts)).stdout).id as string
   const logicalId = JSON.parse((await tm(b, logicalRepo, ['backup', 'clickhouse'])).stdout).id as string
   const target = `http://${b.target.user}:${encodeURIComponent(b.target.password)}@127.0.0.1:${b.target.httpPort}`
-  const r: Results = { restoreParts: [], restoreLogical: [], full: [], baseline: [], incr: [], uploadedIncr: [] }
+  const r: Results = { extract: [], restoreParts: [], restoreLogical: [], full: [], baseline: [], incr: [], uploadedIncr: [] }
   const restoreParts = async () => {
     await b.target.query('DROP DATABASE IF EXISTS ls')
     r.restoreParts.push(await tm(b, partsRepo, ['restore', 'clickhouse', '--backup', partsId, '--target-url', target, '--target-data-path', join(b.target.dataDir, 'data')]))
@@ -75,10 +103,12 @@ async function rounds(b: Bench): Promise<Results> {
   }
   const full = async () => r.full.push(await tm(b, partsRepo, ['backup', 'clickhouse', '--full'], parts))
   const base = async () => r.baseline.push(await baselineFreezeTar(b))
+  const packed = await packActiveParts(b)
+  const extract = async () => r.extract.push(await extractParts(b, packed))
   const perDay = Number(args['rows-per-day'])
   const total = Number(args.days) * perDay
   for (let i = 0; i < Number(args.runs); i++) {
-    for (const f of i % 2 === 0 ? [restoreParts, restoreLogical, full, base] : [restoreLogical, restoreParts, base, full]) await f()
+    for (const f of i % 2 === 0 ? [restoreParts, extract, restoreLogical, full, base] : [restoreLogical, extract, restoreParts, base, full]) await f()
     // 1% new rows into the latest day, then an incremental parts backup.
     await b.source.query(insertRuns(Number(args.days) - 1, Math.round(total / 100), 10_000_000 * (i + 1)))
     const m = await tm(b, partsRepo, ['backup', 'clickhouse'], parts)
@@ -104,11 +134,12 @@ function report(r: Results): string {
 |---|---:|---:|---:|---|
 ${row('(a) tidemark restore, parts backup', r.restoreParts)}
 ${row('(a) tidemark restore, logical backup', r.restoreLogical)}
+${row('(a) reference: zstd -dc \\| tar -x of the same part files', r.extract)}
 ${row('(b) tidemark backup --full, parts', r.full)}
 ${row('(b) baseline FREEZE + tar -c shadow \\| zstd -3', r.baseline)}
 ${row('(c) tidemark backup, parts, after +1% rows', r.incr)}
 
-- (a) logical restore / parts restore: **${ratio(med(r.restoreLogical), med(r.restoreParts))}×** wall (target ≥ 10×); all CPU: ${ratio(med(r.restoreLogical, total), med(r.restoreParts, total))}×.
+- (a) logical restore / parts restore: **${ratio(med(r.restoreLogical), med(r.restoreParts))}×** wall (target ≥ 10×); all CPU: ${ratio(med(r.restoreLogical, total), med(r.restoreParts, total))}×. Logical restore / extraction of the same files with tar: ${ratio(med(r.restoreLogical), med(r.extract))}× (the most any restore that writes these files could reach here); parts restore / extraction: ${ratio(med(r.restoreParts), med(r.extract))}.
 - (b) parts backup / baseline: **${ratio(med(r.full), med(r.baseline))}** wall (target ≤ 1.15); all CPU: ${ratio(med(r.full, total), med(r.baseline, total))}.
 - (c) incremental after +1% rows / full parts backup: **${((100 * med(r.incr)) / med(r.full)).toFixed(1)} %** (target ≤ 5 %); objects uploaded: ${r.uploadedIncr.join(', ')}.
 ${r.daemon ? `- (c) through the daemon (clickhouse.method parts; one running process, backups started with POST /v1/backups, timed by the job's start and end): full ${secs(median(r.daemon.full))} s (each ${r.daemon.full.map(secs).join(', ')}), incremental after +1% rows ${secs(median(r.daemon.incr))} s (each ${r.daemon.incr.map(secs).join(', ')}): **${((100 * median(r.daemon.incr)) / median(r.daemon.full)).toFixed(1)} %**.
