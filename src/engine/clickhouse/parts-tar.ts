@@ -142,7 +142,7 @@ function writeAll(fd: number, bytes: Buffer): void {
  * themselves. A write goes to the page cache; nothing is synced here, as
  * ClickHouse does not sync a part it attaches either.
  */
-export class PartUnpacker {
+class PartUnpacker {
   readonly #dir: string
   readonly #names: string[] = []
   #pending: Buffer = Buffer.alloc(0)
@@ -201,7 +201,7 @@ export class PartUnpacker {
 
   /** The file names, once the whole stream was pushed; TM_ERR_REPO_CORRUPT when it stopped short of its end line. */
   end(): string[] {
-    if (!this.#ended || this.#pending.length > 0) throw corrupt('the stream ended before its end line')
+    if (!this.#ended) throw corrupt('the stream ended before its end line')
     return this.#names
   }
 
