@@ -9,8 +9,10 @@
  * become %XX). Servers without WITH NAME number their freezes
  * (`shadow/increment.txt` holds the last number).
  */
+import { rmSync } from 'node:fs'
 import { access, constants, readdir, readFile, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
+import { setImmediate as yieldToLoop } from 'node:timers/promises'
 import { TidemarkError } from '../../errors.ts'
 import type { ClickHouseDriver } from './driver.ts'
 import { qualified, quoteString } from './names.ts'
@@ -83,7 +85,30 @@ export function frozenTableDir(root: string, shadowName: string, database: strin
 /** Removes `shadow/<name>` (ALTER TABLE … UNFREEZE does not exist on older servers; the directory only holds hard links). */
 export async function removeShadow(root: string, shadowName: string): Promise<void> {
   if (shadowName === '') return
-  await rm(join(root, 'shadow', escapeForFileName(shadowName)), { recursive: true, force: true })
+  const top = join(root, 'shadow', escapeForFileName(shadowName))
+  // Part directories (`data/<db>/<table>/<part>`) go one at a time with synchronous calls,
+  // yielding between them so a daemon's API still answers: the promise-based walk took
+  // twice as long for the thousands of hard links a full freeze leaves (3 600 files: 86-144
+  // ms against 42-50 ms). What is left, a few directories, goes with the walk.
+  for (const db of await subdirectories(join(top, 'data'))) {
+    for (const table of await subdirectories(db)) {
+      for (const part of await subdirectories(table)) {
+        rmSync(part, { recursive: true, force: true })
+        await yieldToLoop()
+      }
+    }
+  }
+  await rm(top, { recursive: true, force: true })
+}
+
+/** The subdirectories of `dir`, as paths; none when it does not exist. */
+async function subdirectories(dir: string): Promise<string[]> {
+  try {
+    return (await readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => join(dir, e.name))
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return []
+    throw err
+  }
 }
 
 /** The error for a data path whose shadow directory did not receive a freeze of this server. */
