@@ -203,7 +203,7 @@ t.test('a server without FREEZE WITH NAME: the numbered shadow directory is used
     get(target, prop) {
       if (prop === 'command') {
         return async (sql: string, opts?: CallOptions) => {
-          if (/FREEZE WITH NAME/.test(sql)) {
+          if (/FREEZE.* WITH NAME /.test(sql)) {
             refused.push(sql)
             throw new TidemarkError('TM_ERR_CLICKHOUSE_QUERY', `Code: 62, e.displayText() = DB::Exception: Syntax error: failed at position 30: WITH NAME 'x'. Expected end of query`)
           }
@@ -226,6 +226,20 @@ t.test('a server without FREEZE WITH NAME: the numbered shadow directory is used
   t.ok(r.ok, JSON.stringify(r.tables))
   const restored = Object.fromEntries(Object.entries(await tableDigests(dst, ['numbered'])).map(([k, v]) => [k.replace(/^numbered\./, 'ls.'), v]))
   t.same(restored, await tableDigests(src, ['ls']))
+
+  // An incremental: each changed partition is a numbered freeze of its own (one at a time, as each reads the number the server wrote).
+  await src.command("INSERT INTO ls.runs SELECT toDate('2024-03-01') + (number % 2) * 3, 50000 + number, 'p8', 3 FROM numbers(6)")
+  const numberBeforeIncr = await increment()
+  const refusedBefore = refused.length
+  const incr = await backupClickHouseParts({ driver: oldServer, repo: own, url: source.url, parallelism: 2, dataPath: srcPath })
+  t.ok(refused.length > refusedBefore, 'FREEZE … WITH NAME was tried first')
+  t.equal((await increment()) - numberBeforeIncr, 4, 'two partitions of runs and the two materialized views\' tables, one numbered freeze each')
+  t.same(uploaded(incr).map((o) => `${o.table} ${o.partitionId}`).sort(), ['.inner.mv_inner all', 'agg 202403', 'runs 20240301', 'runs 20240304'], 'only the new parts uploaded')
+  t.same(await shadowEntries(), [], 'every numbered directory was removed')
+  const r2 = await restoreClickHouseParts({ driver: dst, repo: own, manifest: incr, parallelism: 2, targetDataPath: dstPath, selection: { renames: new Map([['ls', 'numbered2']]) } })
+  t.ok(r2.ok, JSON.stringify(r2.tables))
+  const restored2 = Object.fromEntries(Object.entries(await tableDigests(dst, ['numbered2'])).map(([k, v]) => [k.replace(/^numbered2\./, 'ls.'), v]))
+  t.same(restored2, await tableDigests(src, ['ls']))
 })
 
 t.test('the server killed during a backup: no manifest, the shadow directory removed', async (t) => {

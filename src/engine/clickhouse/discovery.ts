@@ -34,10 +34,14 @@ interface ColumnRow {
   default_expression: string
 }
 
-/** Column names of one system table (what this server version offers). */
-async function systemColumns(driver: ClickHouseDriver, table: string): Promise<Set<string>> {
-  const rows = await driver.queryRows<{ name: string }>("SELECT name FROM system.columns WHERE database = 'system' AND table = {t:String}", { t: table })
-  return new Set(rows.map((r) => r.name))
+/** Column names of the system tables discovery reads (what this server version offers), in one query. */
+type SystemColumns = (table: 'tables' | 'columns' | 'dictionaries') => Set<string>
+
+async function systemColumns(driver: ClickHouseDriver): Promise<SystemColumns> {
+  const rows = await driver.queryRows<{ table: string; name: string }>("SELECT table, name FROM system.columns WHERE database = 'system' AND table IN ('tables', 'columns', 'dictionaries')")
+  const by = new Map<string, Set<string>>()
+  for (const r of rows) by.set(r.table, (by.get(r.table) ?? new Set()).add(r.name))
+  return (table) => by.get(table) ?? new Set()
 }
 
 /** Catalog lookups (one small query each) run at once: independent, and each a round trip. */
@@ -51,16 +55,15 @@ async function databases(driver: ClickHouseDriver, filter: CompiledFilter): Prom
   })
 }
 
-async function tableRows(driver: ClickHouseDriver, dbs: string[]): Promise<TableRow[]> {
-  const have = await systemColumns(driver, 'tables')
+async function tableRows(driver: ClickHouseDriver, have: Set<string>, dbs: string[]): Promise<TableRow[]> {
   const optional = ['engine_full', 'create_table_query', 'partition_key', 'dependencies_database', 'dependencies_table', 'uuid'].filter((c) => have.has(c))
   const temporary = have.has('is_temporary') ? 'AND NOT is_temporary' : ''
   const cols = ['database', 'name', 'engine', ...optional].join(', ')
   return await driver.queryRows<TableRow>(`SELECT ${cols} FROM system.tables WHERE has({dbs:Array(String)}, database) ${temporary} ORDER BY database, name`, { dbs })
 }
 
-async function columnRows(driver: ClickHouseDriver, dbs: string[]): Promise<Map<string, ColumnInfo[]>> {
-  const order = (await systemColumns(driver, 'columns')).has('position') ? 'ORDER BY database, table, position' : ''
+async function columnRows(driver: ClickHouseDriver, have: Set<string>, dbs: string[]): Promise<Map<string, ColumnInfo[]>> {
+  const order = have.has('position') ? 'ORDER BY database, table, position' : ''
   const rows = await driver.queryRows<ColumnRow>(
     `SELECT database, table, name, type, default_kind, default_expression FROM system.columns WHERE has({dbs:Array(String)}, database) ${order}`,
     { dbs },
@@ -149,19 +152,19 @@ function select(tables: TableInfo[], filter: CompiledFilter): TableInfo[] {
 /** Reads the catalog of everything the filter selects (system databases never). Read-only; safe to retry. */
 export async function discover(driver: ClickHouseDriver, filter: NameFilter = { include: [], exclude: [] }): Promise<Catalog> {
   const compiled = compileFilter(filter)
-  const [serverVersion, dbs] = await Promise.all([driver.serverVersion(), databases(driver, compiled)])
+  const [serverVersion, dbs, have] = await Promise.all([driver.serverVersion(), databases(driver, compiled), systemColumns(driver)])
   const names = dbs.map((d) => d.name)
-  const [rows, columns] = await Promise.all([tableRows(driver, names), columnRows(driver, names)])
+  const [rows, columns] = await Promise.all([tableRows(driver, have('tables'), names), columnRows(driver, have('columns'), names)])
   const byKey = new Map(rows.map((r) => [tableKey(r.database, r.name), r]))
   const mvSources = mvSourcesFromSystem(rows)
   const all = await mapLimit(rows, LOOKUPS, async (row) => describe(row, await ddlOf(driver, row), columns.get(tableKey(row.database, row.name)) ?? [], mvSources, byKey))
-  all.push(...(await ddlDictionaries(driver, names, byKey)))
+  all.push(...(await ddlDictionaries(driver, have('dictionaries'), names, byKey)))
   return { serverVersion, databases: dbs, tables: select(markInnerTables(all), compiled) }
 }
 
 /** Dictionaries created with CREATE DICTIONARY (modern servers) that system.tables does not list. */
-async function ddlDictionaries(driver: ClickHouseDriver, dbs: string[], byKey: Map<string, TableRow>): Promise<TableInfo[]> {
-  if (!(await systemColumns(driver, 'dictionaries')).has('database')) return []
+async function ddlDictionaries(driver: ClickHouseDriver, have: Set<string>, dbs: string[], byKey: Map<string, TableRow>): Promise<TableInfo[]> {
+  if (!have.has('database')) return []
   const rows = await driver.queryRows<{ database: string; name: string }>(
     "SELECT database, name FROM system.dictionaries WHERE has({dbs:Array(String)}, database) AND database != '' ORDER BY database, name",
     { dbs },

@@ -51,12 +51,6 @@ interface Run {
   progress: Progress
 }
 
-/** Table identities of the databases of `tables` (none asked for no tables: `has([], …)` fails on 18.x). */
-async function identitiesOf(driver: ClickHouseDriver, tables: readonly TableInfo[]): Promise<Map<string, string>> {
-  const dbs = [...new Set(tables.map((t) => t.database))]
-  return dbs.length === 0 ? new Map() : await tableIdentities(driver, dbs)
-}
-
 /** A part the server lists as active. */
 interface LivePart {
   partitionId: string
@@ -137,19 +131,27 @@ async function changedPartitions(run: Run, table: TableInfo, live: readonly Live
 /**
  * Freezes each table (an incremental backup: only its partitions that changed) and lists
  * the frozen parts; TM_ERR_CLICKHOUSE_DATA_PATH when a freeze of a table with parts left
- * nothing under the data path.
+ * nothing under the data path. `live` is the server's active parts, `ids` the tables' identities.
  */
-async function freezeAll(run: Run, tables: readonly TableInfo[], shadows: Set<string>): Promise<FrozenPart[]> {
+async function freezeAll(run: Run, tables: readonly TableInfo[], live: Map<string, LivePart[]>, ids: Map<string, string>, shadows: Set<string>): Promise<FrozenPart[]> {
   const { driver, dataPath } = run.opts
-  const [ids, live] = await Promise.all([identitiesOf(driver, tables), liveParts(driver, run.signal)])
   const out: FrozenPart[] = []
   // Registered before the first freeze: a freeze cut short by a failure may still have written it.
   shadows.add(run.id)
-  // One freeze at a time: a server without WITH NAME names each by the number it then reads from shadow/increment.txt.
+  // A server without WITH NAME names each freeze by the number it then reads from
+  // shadow/increment.txt: one freeze at a time until a freeze WITH NAME has worked.
+  let named = false
   let freezing: Promise<unknown> = Promise.resolve()
-  const serially = <T>(fn: () => Promise<T>): Promise<T> => {
-    const next = freezing.then(fn)
-    freezing = next.catch(() => undefined)
+  const freeze = (table: TableInfo, partition: string | undefined): Promise<string> => {
+    const go = async () => {
+      const name = await freezeTable(driver, dataPath, table.database, table.name, run.id, run.signal, partition)
+      // Registered at once: a later failure must still remove it.
+      shadows.add(name)
+      return name
+    }
+    if (named) return go()
+    const next = freezing.then(go)
+    freezing = next.then((name) => void (named ||= name === run.id), () => undefined)
     return next
   }
   // Tables at once otherwise: finding the changed partitions is small reads, mostly waiting.
@@ -157,13 +159,11 @@ async function freezeAll(run: Run, tables: readonly TableInfo[], shadows: Set<st
     const identity = ids.get(tableKey(table.database, table.name)) ?? 'm0'
     const parts = live.get(tableKey(table.database, table.name)) ?? []
     const changed = await changedPartitions(run, table, parts, identity)
-    const names = new Set<string>()
-    for (const partition of changed ?? [undefined]) {
-      const name = await serially(() => freezeTable(driver, dataPath, table.database, table.name, run.id, run.signal, partition))
-      // Registered at once: a later failure must still remove it.
-      shadows.add(name)
-      names.add(name)
-    }
+    // Settled, not raced: the shadow directory is removed after a failure only once no freeze can still write to it.
+    const results = await Promise.allSettled((changed ?? [undefined]).map((partition) => freeze(table, partition)))
+    const failed = results.find((r) => r.status === 'rejected')
+    if (failed) throw failed.reason
+    const names = new Set(results.map((r) => (r as PromiseFulfilledResult<string>).value))
     let frozen = 0
     for (const name of names) {
       const dir = frozenTableDir(dataPath, name, table.database, table.name)
@@ -253,16 +253,31 @@ export async function backupClickHouseParts(opts: ClickHousePartsBackupOptions):
   const id = newBackupId('clickhouse', startedAt)
   const journal = new JournalWriter(repo, id, opts.journalIntervalMs ?? 10_000)
   const shadows = new Set<string>()
+  let removing: Promise<void> | undefined
+  // Started once, after the last freeze; the finally awaits it whatever happened.
+  const removeShadows = (): Promise<void> => {
+    if (!removing) {
+      removing = (async () => {
+        for (const name of shadows) await removeShadow(opts.dataPath, name)
+      })()
+      removing.catch(() => undefined)
+    }
+    return removing
+  }
   try {
     await checkDataPath(opts.dataPath, false)
-    const catalog = await discover(driver, opts.filter)
-    const known = opts.full ? new Map<string, KnownObject>() : await repo.knownObjects('clickhouse')
+    // Independent reads at once: each is a round trip or a repository listing.
+    const [catalog, known, live, ids] = await Promise.all([
+      discover(driver, opts.filter),
+      opts.full ? new Map<string, KnownObject>() : repo.knownObjects('clickhouse'),
+      liveParts(driver, signal),
+      tableIdentities(driver),
+    ])
     const progress: Progress = { unitsDone: 0, unitsTotal: 0, bytesDone: 0, bytesTotal: 0 }
     const run: Run = { opts, id, signal, known, journal, outcomes: [], progress }
     const withData = catalog.tables.filter((t) => t.hasData)
-    const frozen = await freezeAll(run, withData.filter((t) => t.mergeTree), shadows)
+    const frozen = await freezeAll(run, withData.filter((t) => t.mergeTree), live, ids, shadows)
     const logical = withData.filter((t) => !t.mergeTree)
-    const ids = await identitiesOf(driver, logical)
     progress.unitsTotal = frozen.length + logical.length
     const report = () => opts.onProgress?.({ ...progress })
     const work: (() => Promise<void>)[] = [
@@ -277,6 +292,8 @@ export async function backupClickHouseParts(opts: ClickHousePartsBackupOptions):
     const base = assembleManifest({ id, startedAt, endedAt: repo.clock.now(), full: opts.full ?? false, endpoint: endpointOf(opts.url), catalog }, run.outcomes)
     const manifest: ClickHousePartsManifest = { ...base, method: CH_PARTS_METHOD, parts: partsStats(run, logical.length) }
     signal.throwIfAborted()
+    // The frozen parts are stored: their shadow directory goes while the manifest is committed (the finally waits for it).
+    void removeShadows()
     await journal.settled()
     await repo.commitManifest(manifest)
     return manifest
@@ -284,7 +301,7 @@ export async function backupClickHouseParts(opts: ClickHousePartsBackupOptions):
     await journal.flush()
     throw failure(err, id, journal.size)
   } finally {
-    for (const name of shadows) await removeShadow(opts.dataPath, name)
+    await removeShadows()
     await lease.release()
   }
 }

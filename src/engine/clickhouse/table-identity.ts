@@ -24,15 +24,16 @@ interface Row {
   mtime?: string
 }
 
-/** `db.table` → identity, for every table of `databases`. Read-only. */
-export async function tableIdentities(driver: ClickHouseDriver, databases: readonly string[]): Promise<Map<string, string>> {
+/** `db.table` → identity, for every table of `databases` (of every database but `system` when not given). Read-only. */
+export async function tableIdentities(driver: ClickHouseDriver, databases?: readonly string[]): Promise<Map<string, string>> {
   const have = new Set(
     (await driver.queryRows<{ name: string }>("SELECT name FROM system.columns WHERE database = 'system' AND table = 'tables'")).map((r) => r.name),
   )
   const cols = ['database', 'name']
   if (have.has('uuid')) cols.push('toString(uuid) AS uuid')
   if (have.has('metadata_modification_time')) cols.push('toString(toUnixTimestamp(metadata_modification_time)) AS mtime')
-  const rows = await driver.queryRows<Row>(`SELECT ${cols.join(', ')} FROM system.tables WHERE has({dbs:Array(String)}, database)`, { dbs: [...databases] })
+  const where = databases === undefined ? "database != 'system'" : 'has({dbs:Array(String)}, database)'
+  const rows = await driver.queryRows<Row>(`SELECT ${cols.join(', ')} FROM system.tables WHERE ${where}`, databases === undefined ? undefined : { dbs: [...databases] })
   return new Map(rows.map((r) => [tableKey(r.database, r.name), identityOf(r)]))
 }
 

@@ -7,6 +7,7 @@ import { Readable } from 'node:stream'
 import { TidemarkError } from '../../errors.ts'
 import { listAll, type Sink } from '../../sinks/sink.ts'
 import type { Clock } from '../clock.ts'
+import { forEachLimit } from '../parallel.ts'
 import { decode, encode, type ChunkReader, type PipelinePool } from '../pipeline/index.ts'
 import {
   JOURNAL_PREFIX,
@@ -23,6 +24,9 @@ import {
 } from './format.ts'
 import { acquireLease, type Lease } from './lease.ts'
 import { readJson } from './json.ts'
+
+/** Existence checks of a manifest's objects run at once before it is committed (HEAD requests on S3). */
+const COMMIT_CHECKS = 16
 
 export interface PipelineSettings {
   pool: PipelinePool
@@ -184,11 +188,12 @@ export class Repository {
    * its recorded size first: a manifest never points at missing data.
    */
   async commitManifest<M extends ManifestBase>(manifest: M): Promise<void> {
-    for (const ref of manifest.objects) {
+    // Checked several at once: each is a HEAD (a stat on a local sink), and a manifest lists hundreds.
+    await forEachLimit(manifest.objects, COMMIT_CHECKS, async (ref) => {
       if (!(await this.hasObject(ref))) {
         throw new TidemarkError('TM_ERR_REPO_CORRUPT', `refusing to commit backup ${manifest.id}: object ${ref.key} is missing or has the wrong size`)
       }
-    }
+    })
     await this.sink.put(manifestKey(manifest.source, manifest.id), Buffer.from(JSON.stringify(manifest, null, 1)))
     await this.sink.delete([journalKey(manifest.source, manifest.id)])
   }
