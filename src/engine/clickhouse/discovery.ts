@@ -47,9 +47,15 @@ async function systemColumns(driver: ClickHouseDriver): Promise<SystemColumns> {
 /** Catalog lookups (one small query each) run at once: independent, and each a round trip. */
 const LOOKUPS = 4
 
-async function databases(driver: ClickHouseDriver, filter: CompiledFilter): Promise<DatabaseInfo[]> {
-  const rows = await driver.queryRows<{ name: string; engine: string }>('SELECT name, engine FROM system.databases ORDER BY name')
-  return await mapLimit(rows.filter((r) => filter.database(r.name)), LOOKUPS, async (row) => {
+type DatabaseRow = Omit<DatabaseInfo, 'ddl'>
+
+async function databaseRows(driver: ClickHouseDriver, filter: CompiledFilter): Promise<DatabaseRow[]> {
+  const rows = await driver.queryRows<DatabaseRow>('SELECT name, engine FROM system.databases ORDER BY name')
+  return rows.filter((r) => filter.database(r.name))
+}
+
+async function databaseDdl(driver: ClickHouseDriver, rows: DatabaseRow[]): Promise<DatabaseInfo[]> {
+  return await mapLimit(rows, LOOKUPS, async (row) => {
     const [ddl] = await driver.queryRows<{ statement: string }>(`SHOW CREATE DATABASE ${quoteIdent(row.name)}`)
     return { name: row.name, engine: row.engine, ddl: ddl?.statement ?? `CREATE DATABASE ${quoteIdent(row.name)}` }
   })
@@ -152,14 +158,17 @@ function select(tables: TableInfo[], filter: CompiledFilter): TableInfo[] {
 /** Reads the catalog of everything the filter selects (system databases never). Read-only; safe to retry. */
 export async function discover(driver: ClickHouseDriver, filter: NameFilter = { include: [], exclude: [] }): Promise<Catalog> {
   const compiled = compileFilter(filter)
-  const [serverVersion, dbs, have] = await Promise.all([driver.serverVersion(), databases(driver, compiled), systemColumns(driver)])
-  const names = dbs.map((d) => d.name)
-  const [rows, columns] = await Promise.all([tableRows(driver, have('tables'), names), columnRows(driver, have('columns'), names)])
+  // Each step's queries at once: every one is a round trip, and only the database names are needed first.
+  const [serverVersion, dbRows, have] = await Promise.all([driver.serverVersion(), databaseRows(driver, compiled), systemColumns(driver)])
+  const names = dbRows.map((d) => d.name)
+  const [dbs, rows, columns] = await Promise.all([databaseDdl(driver, dbRows), tableRows(driver, have('tables'), names), columnRows(driver, have('columns'), names)])
   const byKey = new Map(rows.map((r) => [tableKey(r.database, r.name), r]))
   const mvSources = mvSourcesFromSystem(rows)
-  const all = await mapLimit(rows, LOOKUPS, async (row) => describe(row, await ddlOf(driver, row), columns.get(tableKey(row.database, row.name)) ?? [], mvSources, byKey))
-  all.push(...(await ddlDictionaries(driver, have('dictionaries'), names, byKey)))
-  return { serverVersion, databases: dbs, tables: select(markInnerTables(all), compiled) }
+  const [all, dictionaries] = await Promise.all([
+    mapLimit(rows, LOOKUPS, async (row) => describe(row, await ddlOf(driver, row), columns.get(tableKey(row.database, row.name)) ?? [], mvSources, byKey)),
+    ddlDictionaries(driver, have('dictionaries'), names, byKey),
+  ])
+  return { serverVersion, databases: dbs, tables: select(markInnerTables([...all, ...dictionaries]), compiled) }
 }
 
 /** Dictionaries created with CREATE DICTIONARY (modern servers) that system.tables does not list. */
