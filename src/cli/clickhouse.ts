@@ -7,6 +7,7 @@
 import { clickhouseEndpoint, type Config } from '../config.ts'
 import type { ConnectionSettings } from '../engine/clickhouse/connection.ts'
 import type { ClickHouseDriver } from '../engine/clickhouse/driver.ts'
+import { partsAtOnce } from '../engine/clickhouse/parts-manifest.ts'
 import { createHttpDriver } from '../engine/clickhouse/http-driver.ts'
 import { TidemarkError } from '../errors.ts'
 
@@ -39,12 +40,17 @@ export function clickhouseAt(config: Config, url: string): ConnectionSettings {
 }
 
 /**
- * The configuration with `pipeline.maxInFlight` split between the partitions
+ * The configuration with `pipeline.maxInFlight` split between the objects
  * moved at once: the bound is per object, and `clickhouse.parallelism` objects
- * stream together, so memory stays at the configured total.
+ * (twice that with the parts method, or auto that may choose it) stream
+ * together, so memory stays at the configured total. A restore of a parts
+ * backup under `clickhouse.method: logical` may hold up to twice that: the
+ * method of a backup is known only once its manifest is read.
  */
 export function perObjectPipeline(config: Config): Config {
-  const maxInFlight = Math.max(2, Math.ceil(config.pipeline.maxInFlight / config.clickhouse.parallelism))
+  const { method, parallelism } = config.clickhouse
+  const atOnce = method === 'logical' ? parallelism : partsAtOnce(parallelism)
+  const maxInFlight = Math.max(2, Math.ceil(config.pipeline.maxInFlight / atOnce))
   return { ...config, pipeline: { ...config.pipeline, maxInFlight } }
 }
 

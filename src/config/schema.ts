@@ -111,7 +111,8 @@ export const CONFIG_SCHEMA = obj({
     method: oneOf(['logical', 'parts', 'auto'], 'logical'),
     dataPath: path(),
     // Partitions exported at once. Each one costs the server a query and tidemark ~30 MiB;
-    // more than the cores only adds contention (measured in bench/RESULTS.md).
+    // more than the cores only adds contention (measured in bench/RESULTS.md). The parts
+    // method moves twice as many parts at once (local files: see partsAtOnce).
     parallelism: int({ min: 1, max: 64, default: (ctx) => Math.min(4, ctx.cpus) }),
     // Record a content digest of every exported partition: a second read of its rows on the
     // server (~0.5 s per GiB here), for reuse after UPDATE mutations and a content check on restore.

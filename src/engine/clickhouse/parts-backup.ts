@@ -24,7 +24,7 @@ import { discover } from './discovery.ts'
 import type { ClickHouseDriver } from './driver.ts'
 import { exportUnit, measure, type ExportContext } from './export-unit.ts'
 import { JournalWriter } from './journal.ts'
-import { CH_PARTS_METHOD, isPartObject, partitionOfPart, partKey, type ChPartObject, type ClickHousePartsManifest } from './parts-manifest.ts'
+import { CH_PARTS_METHOD, isPartObject, partitionOfPart, partKey, partsAtOnce, type ChPartObject, type ClickHousePartsManifest } from './parts-manifest.ts'
 import { checkDataPath, foreignDataPath, freezeTable, frozenParts, frozenTableDir, removeShadow, tableDataDir } from './parts-shadow.ts'
 import { PartReader } from './parts-tar.ts'
 import { tableIdentities } from './table-identity.ts'
@@ -284,7 +284,7 @@ export async function backupClickHouseParts(opts: ClickHousePartsBackupOptions):
       ...frozen.map((f) => () => storePart(run, f)),
       ...logical.map((t) => () => exportLogical(run, t, ids.get(tableKey(t.database, t.name)) ?? 'm0')),
     ]
-    await forEachLimit(work, opts.parallelism, async (w) => {
+    await forEachLimit(work, partsAtOnce(opts.parallelism), async (w) => {
       await w()
       progress.unitsDone++
       report()

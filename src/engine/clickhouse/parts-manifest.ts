@@ -12,6 +12,19 @@ import { encodeSegment } from './object-keys.ts'
 /** The `method` of a parts manifest. */
 export const CH_PARTS_METHOD = 'clickhouse-parts'
 
+/**
+ * Objects a parts backup stores, or a parts restore attaches, at once: twice
+ * `clickhouse.parallelism`. The logical method's bound is the server's export and insert
+ * work; a part is local reads and writes plus a worker's compression, and at
+ * `clickhouse.parallelism` parts at once both the main thread and the workers were idle a
+ * third of the time, waiting on each object's file and fsync round trips (bench/RESULTS.md,
+ * 2026-12-07: a full CLI parts backup of the benchmark dataset, 8 alternating runs, median
+ * 1.66 s with 2 parts at once, 1.46 s with 4; 8 were no faster than 4).
+ */
+export function partsAtOnce(parallelism: number): number {
+  return parallelism * 2
+}
+
 /** One stored part directory (or, without `part`, a logical object of a non-MergeTree table). */
 export interface ChPartObject extends ChObject {
   /** The part's directory name on the server that was backed up (`<partition id>_<min>_<max>_<level>[_<mutation>]`). */

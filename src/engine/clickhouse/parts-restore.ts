@@ -16,7 +16,7 @@ import { isBackupId, type ObjectRef, type Repository } from '../repository/index
 import { probeCapabilities, type Capabilities } from './capabilities.ts'
 import { qualified, quoteIdent } from './names.ts'
 import { attachPart } from './parts-attach.ts'
-import { asPlannable, isClickHousePartsManifest, isPartObject, type ChPartObject, type ClickHousePartsManifest } from './parts-manifest.ts'
+import { asPlannable, isClickHousePartsManifest, isPartObject, partsAtOnce, type ChPartObject, type ClickHousePartsManifest } from './parts-manifest.ts'
 import { checkDataPath } from './parts-shadow.ts'
 import type { ClickHouseRestoreOptions, RestoreReport } from './restore.ts'
 import { checkDependencies, conflicts, inspectTarget, type TargetState } from './restore-preflight.ts'
@@ -104,18 +104,26 @@ async function loadTables(x: Exec, tables: string[]): Promise<void> {
     return t.objects.map((o) => ({ t, o: o as ChPartObject }))
   })
   work.sort((a, b) => b.o.rawSize - a.o.rawSize)
-  await forEachLimit(work, x.opts.parallelism, async ({ t, o }) => {
-    try {
-      await loadObject(x, t, o)
-    } catch (err) {
-      if (!(err instanceof TidemarkError) || err.code === 'TM_ERR_ABORTED') throw err
-      const what = isPartObject(o) ? `part ${o.part}` : `partition ${o.partitionId}`
-      throw new TidemarkError(err.code, `restoring ${what} of ${t.info.database}.${t.info.name} failed; ${attachedSoFar(x)}: ${err.message}`, { cause: err, details: { ...err.details, partsAttached: x.report.partsAttached } })
-    }
-    x.report.objectsLoaded++
-    x.report.rowsLoaded += o.rows
-    x.report.rawBytesLoaded += o.rawSize
-  }, x.opts.signal)
+  let failed: { t: PlannedTable; o: ChPartObject } | undefined
+  try {
+    await forEachLimit(work, partsAtOnce(x.opts.parallelism), async ({ t, o }) => {
+      try {
+        await loadObject(x, t, o)
+      } catch (err) {
+        failed ??= { t, o }
+        throw err
+      }
+      x.report.objectsLoaded++
+      x.report.rowsLoaded += o.rows
+      x.report.rawBytesLoaded += o.rawSize
+    }, x.opts.signal)
+  } catch (err) {
+    if (!(err instanceof TidemarkError) || err.code === 'TM_ERR_ABORTED' || !failed) throw err
+    // Named only now: the parts in flight beside the failed one have finished (attached or not).
+    const { t, o } = failed
+    const what = isPartObject(o) ? `part ${o.part}` : `partition ${o.partitionId}`
+    throw new TidemarkError(err.code, `restoring ${what} of ${t.info.database}.${t.info.name} failed; ${attachedSoFar(x)}: ${err.message}`, { cause: err, details: { ...err.details, partsAttached: x.report.partsAttached } })
+  }
 }
 
 async function runStep(x: Exec, step: Exclude<RestoreStep, { step: 'data' }>): Promise<void> {
