@@ -138,21 +138,12 @@ async function freezeAll(run: Run, tables: readonly TableInfo[], live: Map<strin
   const out: FrozenPart[] = []
   // Registered before the first freeze: a freeze cut short by a failure may still have written it.
   shadows.add(run.id)
-  // A server without WITH NAME names each freeze by the number it then reads from
-  // shadow/increment.txt: one freeze at a time until a freeze WITH NAME has worked.
-  let named = false
-  let freezing: Promise<unknown> = Promise.resolve()
-  const freeze = (table: TableInfo, partition: string | undefined): Promise<string> => {
-    const go = async () => {
-      const name = await freezeTable(driver, dataPath, table.database, table.name, run.id, run.signal, partition)
-      // Registered at once: a later failure must still remove it.
-      shadows.add(name)
-      return name
-    }
-    if (named) return go()
-    const next = freezing.then(go)
-    freezing = next.then((name) => void (named ||= name === run.id), () => undefined)
-    return next
+  // At once (freezeTable queues those of a server without WITH NAME).
+  const freeze = async (table: TableInfo, partition: string | undefined): Promise<string> => {
+    const name = await freezeTable(driver, dataPath, table.database, table.name, run.id, run.signal, partition)
+    // Registered at once: a later failure must still remove it.
+    shadows.add(name)
+    return name
   }
   // Tables at once otherwise: finding the changed partitions is small reads, mostly waiting.
   await forEachLimit(tables, 4, async (table) => {

@@ -47,10 +47,26 @@ export async function checkDataPath(root: string, write: boolean): Promise<void>
   }
 }
 
+/** The numbered freezes running or queued, per data path. */
+const numbered = new Map<string, Promise<unknown>>()
+
+/** Runs `fn` after every numbered freeze of `root` queued before it (this process's). */
+function oneAtATime<T>(root: string, fn: () => Promise<T>): Promise<T> {
+  const next = (numbered.get(root) ?? Promise.resolve()).then(fn)
+  const tail = next.then(() => undefined, () => undefined)
+  numbered.set(root, tail)
+  void tail.then(() => {
+    if (numbered.get(root) === tail) numbered.delete(root)
+  })
+  return next
+}
+
 /**
  * Freezes `db.table` (only partition `partitionId` when given) as `shadow/<name>`; resolves
  * with the shadow directory's name (a number on servers without WITH NAME). Freezes of
- * several partitions under one name add up in one directory.
+ * several partitions under one name add up in one directory. Freezes WITH NAME may run at
+ * once; a server without it names each freeze by the number it then reads from
+ * `shadow/increment.txt`, so those run one at a time per data path.
  */
 export async function freezeTable(driver: ClickHouseDriver, root: string, database: string, table: string, name: string, signal?: AbortSignal, partitionId?: string): Promise<string> {
   const freeze = `ALTER TABLE ${qualified(database, table)} FREEZE${partitionId === undefined ? '' : ` PARTITION ID ${quoteString(partitionId)}`}`
@@ -61,8 +77,10 @@ export async function freezeTable(driver: ClickHouseDriver, root: string, databa
     if (!/syntax|WITH NAME|Expected/i.test((err as Error).message)) throw err
   }
   // Older servers: the freeze increments shadow/increment.txt and writes shadow/<number>/.
-  await driver.command(freeze, { signal })
-  return (await readFile(join(root, 'shadow', 'increment.txt'), 'utf8')).trim()
+  return await oneAtATime(root, async () => {
+    await driver.command(freeze, { signal })
+    return (await readFile(join(root, 'shadow', 'increment.txt'), 'utf8')).trim()
+  })
 }
 
 /** The frozen part directories of a table (names), or undefined when the freeze wrote none for it. */
