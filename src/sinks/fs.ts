@@ -39,6 +39,13 @@ import {
 const TMP_DIR = '.tmp tidemark'
 const DEFAULT_PAGE = 1000
 const DELETE_PARALLEL = 16
+/**
+ * Bytes per read of get(): 1 MiB, not the stream default of 64 KiB. Each read is a promise
+ * round trip on the main thread; in a CPU profile of a parts restore of the benchmark
+ * dataset (218 MB of objects) the reads took 339 ms of the main thread at 64 KiB and 88 ms
+ * at 1 MiB (bench/RESULTS.md, 2026-12-07).
+ */
+const READ_SIZE = 1024 * 1024
 
 const errno = (err: unknown) => (err as NodeJS.ErrnoException).code
 
@@ -149,7 +156,7 @@ class FsSink implements Sink {
         if (opts.range.start >= s.size) throw rangeNotSatisfiable(key, opts.range.start, s.size)
         bounds = { start: opts.range.start, end: Math.min(opts.range.end ?? s.size - 1, s.size - 1) }
       }
-      const stream = fh.createReadStream({ ...bounds, autoClose: true })
+      const stream = fh.createReadStream({ ...bounds, autoClose: true, highWaterMark: READ_SIZE })
       fh = undefined // owned by the stream now
       if (opts.signal) addAbortSignal(opts.signal, stream)
       return relay(stream, (err) => mapFsError(err, what, key, false))
