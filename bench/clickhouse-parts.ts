@@ -7,16 +7,18 @@
  * Two real clickhouse-servers (source, restore target) whose data paths this
  * process reads and writes, as a sidecar with the data volume mounted would.
  * Alternating sides each round:
- *   (a) restore into the empty target: `tidemark restore clickhouse` of a parts
- *       backup (--target-data-path) against the same of a logical backup;
+ *   (a) restore into a new database of the target (`--rename-db ls=<side>_<round>`):
+ *       `tidemark restore clickhouse` of a parts backup (--target-data-path) against the
+ *       same of a logical backup;
  *   (b) full parts backup (`TIDEMARK_CLICKHOUSE_METHOD=parts tidemark backup
  *       clickhouse --full`) against FREEZE + `tar -c <shadow dir> | zstd -3 > file`;
  *   (c) incremental parts backup after adding 1% new rows, against (b); also through a
  *       running daemon (bench/clickhouse-daemon.ts), as its scheduler runs it.
  * A reference row for (a): the same part files (the source's active parts, tarred and
- * compressed with `zstd -1` once) extracted with `zstd -dc | tar -x` into a scratch
+ * compressed with `zstd -1` once) extracted with `zstd -dc | tar -x` into a new scratch
  * directory on the same disk: what writing those files costs on this machine, the
- * floor for any restore that writes parts, whatever the tool.
+ * floor for any restore that writes parts, whatever the tool. Nothing restored or
+ * extracted is removed before the rounds end (see rounds()).
  * Every tidemark side is the real CLI under `/usr/bin/time -v`; CPU of the
  * measured process and of both servers is recorded besides wall time.
  */
@@ -64,14 +66,10 @@ async function packActiveParts(b: Bench): Promise<string> {
   return out
 }
 
-/** Reference for (a): extracts `packed` into an empty scratch directory, then removes it (untimed). */
-async function extractParts(b: Bench, packed: string): Promise<Measured> {
-  const into = join(b.dir, 'extracted')
-  await rm(into, { recursive: true, force: true })
+/** Reference for (a): extracts `packed` into a new empty scratch directory `into`, kept until the end (see rounds). */
+async function extractParts(b: Bench, packed: string, into: string): Promise<Measured> {
   await mkdir(into)
-  const m = await measure(['bash', '-o', 'pipefail', '-c', `zstd -dc ${q(packed)} | tar -x -C ${q(into)}`], process.env, b.dir, b.servers)
-  await rm(into, { recursive: true, force: true })
-  return m
+  return await measure(['bash', '-o', 'pipefail', '-c', `zstd -dc ${q(packed)} | tar -x -C ${q(into)}`], process.env, b.dir, b.servers)
 }
 
 interface Results {
@@ -93,22 +91,25 @@ async function rounds(b: Bench): Promise<Results> {
   const logicalId = JSON.parse((await tm(b, logicalRepo, ['backup', 'clickhouse'])).stdout).id as string
   const target = `http://${b.target.user}:${encodeURIComponent(b.target.password)}@127.0.0.1:${b.target.httpPort}`
   const r: Results = { extract: [], restoreParts: [], restoreLogical: [], full: [], baseline: [], incr: [], uploadedIncr: [] }
-  const restoreParts = async () => {
-    await b.target.query('DROP DATABASE IF EXISTS ls')
-    r.restoreParts.push(await tm(b, partsRepo, ['restore', 'clickhouse', '--backup', partsId, '--target-url', target, '--target-data-path', join(b.target.dataDir, 'data')]))
+  // Every restore goes into a database of its own, and every extraction into a directory of
+  // its own, all removed only after the rounds: no side runs right after the deletion of
+  // thousands of files. On this machine's ext4 (no journal) that made creating files several
+  // times slower for minutes (the kernel skips inodes freed within the last 60 to 360 s,
+  // one by one, for every new file), so each timed side paid for the cleanup before it.
+  const restoreParts = async (i: number) => {
+    r.restoreParts.push(await tm(b, partsRepo, ['restore', 'clickhouse', '--backup', partsId, '--rename-db', `ls=parts_${i}`, '--target-url', target, '--target-data-path', join(b.target.dataDir, 'data')]))
   }
-  const restoreLogical = async () => {
-    await b.target.query('DROP DATABASE IF EXISTS ls')
-    r.restoreLogical.push(await tm(b, logicalRepo, ['restore', 'clickhouse', '--backup', logicalId, '--target-url', target]))
+  const restoreLogical = async (i: number) => {
+    r.restoreLogical.push(await tm(b, logicalRepo, ['restore', 'clickhouse', '--backup', logicalId, '--rename-db', `ls=logical_${i}`, '--target-url', target]))
   }
   const full = async () => r.full.push(await tm(b, partsRepo, ['backup', 'clickhouse', '--full'], parts))
   const base = async () => r.baseline.push(await baselineFreezeTar(b))
   const packed = await packActiveParts(b)
-  const extract = async () => r.extract.push(await extractParts(b, packed))
+  const extract = async (i: number) => r.extract.push(await extractParts(b, packed, join(b.dir, `extracted-${i}`)))
   const perDay = Number(args['rows-per-day'])
   const total = Number(args.days) * perDay
   for (let i = 0; i < Number(args.runs); i++) {
-    for (const f of i % 2 === 0 ? [restoreParts, extract, restoreLogical, full, base] : [restoreLogical, extract, restoreParts, base, full]) await f()
+    for (const f of i % 2 === 0 ? [restoreParts, extract, restoreLogical, full, base] : [restoreLogical, extract, restoreParts, base, full]) await f(i)
     // 1% new rows into the latest day, then an incremental parts backup.
     await b.source.query(insertRuns(Number(args.days) - 1, Math.round(total / 100), 10_000_000 * (i + 1)))
     const m = await tm(b, partsRepo, ['backup', 'clickhouse'], parts)
