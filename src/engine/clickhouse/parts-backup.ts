@@ -58,7 +58,7 @@ interface LivePart {
 }
 
 /** Active parts per `db.table`: to tell "no parts" from "the freeze wrote elsewhere", and to find the partitions that changed. */
-async function liveParts(driver: ClickHouseDriver, signal: AbortSignal): Promise<Map<string, LivePart[]>> {
+async function liveParts(driver: ClickHouseDriver, signal: AbortSignal | undefined): Promise<Map<string, LivePart[]>> {
   const rows = await driver.queryRows<{ database: string; table: string; partition_id: string; name: string }>(
     'SELECT database, table, partition_id, name FROM system.parts WHERE active ORDER BY database, table, name',
     undefined,
@@ -238,6 +238,9 @@ function partsStats(run: Run, logicalTables: number): ClickHousePartsManifest['p
  */
 export async function backupClickHouseParts(opts: ClickHousePartsBackupOptions): Promise<ClickHousePartsManifest> {
   const { driver, repo } = opts
+  // Read-only round trips to the server, made while the lease is taken.
+  const server = Promise.all([discover(driver, opts.filter), liveParts(driver, opts.signal), tableIdentities(driver)])
+  server.catch(() => undefined)
   const lease = await repo.lock('clickhouse parts backup')
   const signal = opts.signal ? AbortSignal.any([opts.signal, lease.signal]) : lease.signal
   const startedAt = repo.clock.now()
@@ -257,13 +260,8 @@ export async function backupClickHouseParts(opts: ClickHousePartsBackupOptions):
   }
   try {
     await checkDataPath(opts.dataPath, false)
-    // Independent reads at once: each is a round trip or a repository listing.
-    const [catalog, known, live, ids] = await Promise.all([
-      discover(driver, opts.filter),
-      opts.full ? new Map<string, KnownObject>() : repo.knownObjects('clickhouse'),
-      liveParts(driver, signal),
-      tableIdentities(driver),
-    ])
+    // The objects stored before are read under the lease: no prune can remove them meanwhile.
+    const [[catalog, live, ids], known] = await Promise.all([server, opts.full ? new Map<string, KnownObject>() : repo.knownObjects('clickhouse')])
     const progress: Progress = { unitsDone: 0, unitsTotal: 0, bytesDone: 0, bytesTotal: 0 }
     const run: Run = { opts, id, signal, known, journal, outcomes: [], progress }
     const withData = catalog.tables.filter((t) => t.hasData)
