@@ -145,7 +145,7 @@ async function freezeAll(run: Run, tables: readonly TableInfo[], live: Map<strin
     shadows.add(name)
     return name
   }
-  // Tables at once otherwise: finding the changed partitions is small reads, mostly waiting.
+  // Tables at once: finding the changed partitions is small reads, mostly waiting.
   await forEachLimit(tables, 4, async (table) => {
     const identity = ids.get(tableKey(table.database, table.name)) ?? 'm0'
     const parts = live.get(tableKey(table.database, table.name)) ?? []
