@@ -38,3 +38,25 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (it
   }, signal)
   return out
 }
+
+/**
+ * A gate for work that arrives over time (forEachLimit needs the items up front): the
+ * returned function runs at most `limit` of the calls given to it at once, the others
+ * waiting in order of arrival. A freed slot passes straight to the next waiter.
+ */
+export function limiter(limit: number): <T>(fn: () => Promise<T>) => Promise<T> {
+  if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`parallelism must be a positive integer, got ${limit}`)
+  let active = 0
+  const waiting: (() => void)[] = []
+  return async (fn) => {
+    if (active < limit) active++
+    else await new Promise<void>((resolve) => waiting.push(resolve))
+    try {
+      return await fn()
+    } finally {
+      const next = waiting.shift()
+      if (next) next()
+      else active--
+    }
+  }
+}

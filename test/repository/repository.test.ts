@@ -125,6 +125,39 @@ t.test('a manifest is never committed over missing data', async (t) => {
   await t.rejects(repo.readManifest('clickhouse', id), { code: 'TM_ERR_MANIFEST_NOT_FOUND' })
 })
 
+t.test('checks started early: commit awaits them, still refuses an object found missing, and checks what they did not cover', async (t) => {
+  const root = await newRoot(t)
+  const repo = await initRepository(createFsSink(root), { pipeline })
+  t.teardown(() => repo.close())
+  const kept = await repo.writeObject(dataKey('clickhouse', 'early-kept'), Readable.from([Buffer.from('kept')]))
+  const gone = await repo.writeObject(dataKey('clickhouse', 'early-gone'), Readable.from([Buffer.from('gone')]))
+  const late = await repo.writeObject(dataKey('clickhouse', 'early-late'), Readable.from([Buffer.from('late')]))
+
+  const ok = repo.objectChecks()
+  ok.add(kept)
+  t.equal(await ok.result(kept), true)
+  t.equal(ok.result({ ...kept, size: kept.size + 1 }), undefined, 'a check is only taken over for the same size')
+  t.equal(ok.result(late), undefined, 'nor for a key it was not started for')
+  const first = newBackupId('clickhouse', new Date('2026-01-01T00:00:00Z'))
+  await repo.commitManifest(testManifest(first, [kept, late]), ok)
+  t.same(await repo.listManifestIds('clickhouse'), [first])
+
+  await repo.sink.delete([gone.key])
+  const missing = repo.objectChecks()
+  missing.add(gone)
+  await missing.settled()
+  const second = newBackupId('clickhouse', new Date('2026-01-01T00:00:05Z'))
+  await t.rejects(repo.commitManifest(testManifest(second, [kept, gone]), missing), { code: 'TM_ERR_REPO_CORRUPT', message: /early-gone is missing/ })
+
+  // Deleted after its early check found it: the commit trusts that check (the lease keeps prune out), so
+  // the uncovered object is what it checks again.
+  await repo.sink.delete([late.key])
+  const partial = repo.objectChecks()
+  partial.add(kept)
+  await t.rejects(repo.commitManifest(testManifest(second, [kept, late]), partial), { code: 'TM_ERR_REPO_CORRUPT', message: /early-late is missing/ })
+  t.same(await repo.listManifestIds('clickhouse'), [first], 'nothing committed over missing data')
+})
+
 t.test('journals make an unfinished backup\'s objects known; commit removes the journal', async (t) => {
   const root = await newRoot(t)
   const repo = await initRepository(createFsSink(root), { pipeline })

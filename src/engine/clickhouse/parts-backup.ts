@@ -13,8 +13,8 @@ import { readFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { asTidemarkError, TidemarkError } from '../../errors.ts'
-import { forEachLimit } from '../parallel.ts'
-import { newBackupId, type KnownObject } from '../repository/index.ts'
+import { forEachLimit, limiter } from '../parallel.ts'
+import { newBackupId, type KnownObject, type ObjectChecks } from '../repository/index.ts'
 import { assembleManifest, type UnitOutcome } from './backup-manifest.ts'
 import type { ClickHouseBackupOptions, Progress } from './backup.ts'
 import { exportColumnNames, tableUnit } from './backup-plan.ts'
@@ -46,6 +46,8 @@ interface Run {
   id: string
   signal: AbortSignal
   known: Map<string, KnownObject>
+  /** Existence checks of the reused objects, started as each is chosen; the commit awaits them. */
+  checks: ObjectChecks
   journal: JournalWriter
   outcomes: UnitOutcome[]
   progress: Progress
@@ -101,6 +103,7 @@ async function storedPart(run: Run, table: TableInfo, part: string, checksums: s
 }
 
 function reuse(run: Run, earlier: ChPartObject, identity: string): void {
+  run.checks.add(earlier)
   run.outcomes.push({ objects: [{ ...earlier, tableIdentity: identity }], written: [], how: 'reused' })
 }
 
@@ -129,13 +132,14 @@ async function changedPartitions(run: Run, table: TableInfo, live: readonly Live
 }
 
 /**
- * Freezes each table (an incremental backup: only its partitions that changed) and lists
- * the frozen parts; TM_ERR_CLICKHOUSE_DATA_PATH when a freeze of a table with parts left
- * nothing under the data path. `live` is the server's active parts, `ids` the tables' identities.
+ * Freezes each table (an incremental backup: only its partitions that changed) and hands
+ * each table's frozen parts to `onFrozen` as soon as they are listed, so they are stored
+ * while other tables still freeze; TM_ERR_CLICKHOUSE_DATA_PATH when a freeze of a table
+ * with parts left nothing under the data path. `live` is the server's active parts, `ids`
+ * the tables' identities.
  */
-async function freezeAll(run: Run, tables: readonly TableInfo[], live: Map<string, LivePart[]>, ids: Map<string, string>, shadows: Set<string>): Promise<FrozenPart[]> {
+async function freezeAll(run: Run, tables: readonly TableInfo[], live: Map<string, LivePart[]>, ids: Map<string, string>, shadows: Set<string>, onFrozen: (parts: FrozenPart[]) => void): Promise<void> {
   const { driver, dataPath } = run.opts
-  const out: FrozenPart[] = []
   // Registered before the first freeze: a freeze cut short by a failure may still have written it.
   shadows.add(run.id)
   // At once (freezeTable queues those of a server without WITH NAME).
@@ -155,18 +159,46 @@ async function freezeAll(run: Run, tables: readonly TableInfo[], live: Map<strin
     const failed = results.find((r) => r.status === 'rejected')
     if (failed) throw failed.reason
     const names = new Set(results.map((r) => (r as PromiseFulfilledResult<string>).value))
-    let frozen = 0
+    const frozen: FrozenPart[] = []
     for (const name of names) {
       const dir = frozenTableDir(dataPath, name, table.database, table.name)
-      for (const part of (await frozenParts(dataPath, name, table.database, table.name)) ?? []) {
-        out.push({ table, identity, dir: join(dir, part), part })
-        frozen++
-      }
+      for (const part of (await frozenParts(dataPath, name, table.database, table.name)) ?? []) frozen.push({ table, identity, dir: join(dir, part), part })
     }
     // A freeze of partitions (or of a table) that have parts must leave some under the data path.
-    if (frozen === 0 && (changed ?? parts).length > 0) throw foreignDataPath(dataPath, table.database, table.name, [...names][0] ?? run.id)
+    if (frozen.length === 0 && (changed ?? parts).length > 0) throw foreignDataPath(dataPath, table.database, table.name, [...names][0] ?? run.id)
+    onFrozen(frozen.sort((a, b) => a.dir.localeCompare(b.dir)))
   }, run.signal)
-  return out.sort((a, b) => a.dir.localeCompare(b.dir))
+}
+
+/**
+ * Runs units of work as they arrive, `limit` at once, counting them in `progress`. After
+ * the first failure (or an abort) no new unit starts; done() waits for the running ones,
+ * then throws that failure.
+ */
+function unitQueue(limit: number, progress: Progress, report: () => void, signal: AbortSignal) {
+  const gate = limiter(limit)
+  const running: Promise<void>[] = []
+  let failure: { err: unknown } | undefined
+  const fail = (err: unknown) => {
+    failure ??= { err }
+  }
+  return {
+    fail,
+    add(unit: () => Promise<void>): void {
+      progress.unitsTotal++
+      running.push(gate(async () => {
+        if (failure) return
+        signal.throwIfAborted()
+        await unit()
+        progress.unitsDone++
+        report()
+      }).catch(fail))
+    },
+    async done(): Promise<void> {
+      await Promise.all(running)
+      if (failure) throw failure.err
+    },
+  }
 }
 
 /**
@@ -247,6 +279,7 @@ export async function backupClickHouseParts(opts: ClickHousePartsBackupOptions):
   const id = newBackupId('clickhouse', startedAt)
   const journal = new JournalWriter(repo, id, opts.journalIntervalMs ?? 10_000)
   const shadows = new Set<string>()
+  const checks = repo.objectChecks()
   let removing: Promise<void> | undefined
   // Started once, after the last freeze; the finally awaits it whatever happened.
   const removeShadows = (): Promise<void> => {
@@ -263,34 +296,30 @@ export async function backupClickHouseParts(opts: ClickHousePartsBackupOptions):
     // The objects stored before are read under the lease: no prune can remove them meanwhile.
     const [[catalog, live, ids], known] = await Promise.all([server, opts.full ? new Map<string, KnownObject>() : repo.knownObjects('clickhouse')])
     const progress: Progress = { unitsDone: 0, unitsTotal: 0, bytesDone: 0, bytesTotal: 0 }
-    const run: Run = { opts, id, signal, known, journal, outcomes: [], progress }
+    const run: Run = { opts, id, signal, known, checks, journal, outcomes: [], progress }
     const withData = catalog.tables.filter((t) => t.hasData)
-    const frozen = await freezeAll(run, withData.filter((t) => t.mergeTree), live, ids, shadows)
     const logical = withData.filter((t) => !t.mergeTree)
-    progress.unitsTotal = frozen.length + logical.length
-    const report = () => opts.onProgress?.({ ...progress })
-    const work: (() => Promise<void>)[] = [
-      ...frozen.map((f) => () => storePart(run, f)),
-      ...logical.map((t) => () => exportLogical(run, t, ids.get(tableKey(t.database, t.name)) ?? 'm0')),
-    ]
-    await forEachLimit(work, partsAtOnce(opts.parallelism), async (w) => {
-      await w()
-      progress.unitsDone++
-      report()
-    }, signal)
+    const units = unitQueue(partsAtOnce(opts.parallelism), progress, () => opts.onProgress?.({ ...progress }), signal)
+    for (const t of logical) units.add(() => exportLogical(run, t, ids.get(tableKey(t.database, t.name)) ?? 'm0'))
+    // Each table's parts are stored as soon as it is frozen.
+    await freezeAll(run, withData.filter((t) => t.mergeTree), live, ids, shadows, (parts) => {
+      for (const f of parts) units.add(() => storePart(run, f))
+    }).catch(units.fail)
+    // After a failed freeze too: the shadow directory goes only once nothing reads it.
+    await units.done()
     const base = assembleManifest({ id, startedAt, endedAt: repo.clock.now(), full: opts.full ?? false, endpoint: endpointOf(opts.url), catalog }, run.outcomes)
     const manifest: ClickHousePartsManifest = { ...base, method: CH_PARTS_METHOD, parts: partsStats(run, logical.length) }
     signal.throwIfAborted()
     // The frozen parts are stored: their shadow directory goes while the manifest is committed (the finally waits for it).
     void removeShadows()
     await journal.settled()
-    await repo.commitManifest(manifest)
+    await repo.commitManifest(manifest, checks)
     return manifest
   } catch (err) {
     await journal.flush()
     throw failure(err, id, journal.size)
   } finally {
-    await removeShadows()
+    await Promise.all([removeShadows(), checks.settled()])
     await lease.release()
   }
 }

@@ -15,7 +15,7 @@ import { readJson } from './json.ts'
 import { deriveKey, newEncryption, readSecret, type KeySource } from './keys.ts'
 import { Repository, type PipelineSettings } from './repository.ts'
 
-export { Repository, readAll, type KnownObject, type RepoInfo, type ObjectSource, type PipelineSettings } from './repository.ts'
+export { ObjectChecks, Repository, readAll, type KnownObject, type RepoInfo, type ObjectSource, type PipelineSettings } from './repository.ts'
 export * from './format.ts'
 export type { Lease, LockRecord } from './lease.ts'
 

@@ -7,7 +7,7 @@ import { Readable } from 'node:stream'
 import { TidemarkError } from '../../errors.ts'
 import { listAll, type Sink } from '../../sinks/sink.ts'
 import type { Clock } from '../clock.ts'
-import { forEachLimit } from '../parallel.ts'
+import { forEachLimit, limiter } from '../parallel.ts'
 import { decode, encode, type ChunkReader, type PipelinePool } from '../pipeline/index.ts'
 import {
   JOURNAL_PREFIX,
@@ -27,6 +27,41 @@ import { readJson } from './json.ts'
 
 /** Existence checks of a manifest's objects run at once before it is committed (HEAD requests on S3). */
 const COMMIT_CHECKS = 16
+
+/**
+ * Existence checks of objects a backup reuses, started as soon as it chooses them, at most
+ * COMMIT_CHECKS at once: they then run while the backup waits on its source, instead of
+ * all at the commit. Valid under the writer lease the backup holds (no prune can remove an
+ * object meanwhile). A failed check is reported by commitManifest.
+ */
+export class ObjectChecks {
+  readonly #repo: Repository
+  readonly #limit = limiter(COMMIT_CHECKS)
+  readonly #started = new Map<string, { size: number; found: Promise<boolean> }>()
+
+  constructor(repo: Repository) {
+    this.#repo = repo
+  }
+
+  /** Starts checking `ref` (once per key). */
+  add(ref: ObjectRef): void {
+    if (this.#started.has(ref.key)) return
+    const found = this.#limit(() => this.#repo.hasObject(ref))
+    found.catch(() => undefined) // awaited by result() or settled()
+    this.#started.set(ref.key, { size: ref.size, found })
+  }
+
+  /** Whether `ref` exists with its size, from a check started for the same key and size; undefined if none was. */
+  result(ref: ObjectRef): Promise<boolean> | undefined {
+    const c = this.#started.get(ref.key)
+    return c?.size === ref.size ? c.found : undefined
+  }
+
+  /** Resolves once every check started has finished, whatever its outcome. */
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.#started.values()].map((c) => c.found))
+  }
+}
 
 export interface PipelineSettings {
   pool: PipelinePool
@@ -183,14 +218,20 @@ export class Repository {
     })
   }
 
+  /** Existence checks a backup starts while it runs, for commitManifest to take over (see ObjectChecks). */
+  objectChecks(): ObjectChecks {
+    return new ObjectChecks(this)
+  }
+
   /**
    * Commits a backup by writing its manifest. Every referenced object must exist with
-   * its recorded size first: a manifest never points at missing data.
+   * its recorded size first: a manifest never points at missing data. The checks in
+   * `early` (same key and size) are awaited instead of made again.
    */
-  async commitManifest<M extends ManifestBase>(manifest: M): Promise<void> {
+  async commitManifest<M extends ManifestBase>(manifest: M, early?: ObjectChecks): Promise<void> {
     // Checked several at once: each is a HEAD (a stat on a local sink), and a manifest lists hundreds.
     await forEachLimit(manifest.objects, COMMIT_CHECKS, async (ref) => {
-      if (!(await this.hasObject(ref))) {
+      if (!(await (early?.result(ref) ?? this.hasObject(ref)))) {
         throw new TidemarkError('TM_ERR_REPO_CORRUPT', `refusing to commit backup ${manifest.id}: object ${ref.key} is missing or has the wrong size`)
       }
     })
