@@ -7,7 +7,7 @@
 import { clickhouseEndpoint, type Config } from '../config.ts'
 import type { ConnectionSettings } from '../engine/clickhouse/connection.ts'
 import type { ClickHouseDriver } from '../engine/clickhouse/driver.ts'
-import { partsAtOnce } from '../engine/clickhouse/parts-manifest.ts'
+import { partsAtOnce, partsRestoredAtOnce } from '../engine/clickhouse/parts-manifest.ts'
 import { createHttpDriver } from '../engine/clickhouse/http-driver.ts'
 import { TidemarkError } from '../errors.ts'
 
@@ -42,14 +42,15 @@ export function clickhouseAt(config: Config, url: string): ConnectionSettings {
 /**
  * The configuration with `pipeline.maxInFlight` split between the objects
  * moved at once: the bound is per object, and `clickhouse.parallelism` objects
- * (twice that with the parts method, or auto that may choose it) stream
- * together, so memory stays at the configured total. A restore of a parts
- * backup under `clickhouse.method: logical` may hold up to twice that: the
- * method of a backup is known only once its manifest is read.
+ * (with the parts method, or auto that may choose it: partsAtOnce in a backup,
+ * partsRestoredAtOnce in a restore) stream together, so memory stays at the
+ * configured total, or at two chunks per object where that is more. A restore
+ * of a parts backup under `clickhouse.method: logical` may hold up to four
+ * times that: the method of a backup is known only once its manifest is read.
  */
-export function perObjectPipeline(config: Config): Config {
+export function perObjectPipeline(config: Config, op: 'backup' | 'restore'): Config {
   const { method, parallelism } = config.clickhouse
-  const atOnce = method === 'logical' ? parallelism : partsAtOnce(parallelism)
+  const atOnce = method === 'logical' ? parallelism : op === 'backup' ? partsAtOnce(parallelism) : partsRestoredAtOnce(parallelism)
   const maxInFlight = Math.max(2, Math.ceil(config.pipeline.maxInFlight / atOnce))
   return { ...config, pipeline: { ...config.pipeline, maxInFlight } }
 }

@@ -112,7 +112,7 @@ export const CONFIG_SCHEMA = obj({
     dataPath: path(),
     // Partitions exported at once. Each one costs the server a query and tidemark ~30 MiB;
     // more than the cores only adds contention (measured in bench/RESULTS.md). The parts
-    // method moves twice as many parts at once (local files: see partsAtOnce).
+    // method moves two to four times as many parts at once (local files: see partsAtOnce).
     parallelism: int({ min: 1, max: 64, default: (ctx) => Math.min(4, ctx.cpus) }),
     // Record a content digest of every exported partition: a second read of its rows on the
     // server (~0.5 s per GiB here), for reuse after UPDATE mutations and a content check on restore.

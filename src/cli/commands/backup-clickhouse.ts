@@ -55,7 +55,7 @@ export const backupClickHouseCommand: Command = {
     void stop.stopped.then((sig) => ac.abort(new TidemarkError('TM_ERR_ABORTED', `stopped by ${sig}`)))
     let lastLog = Date.now()
     try {
-      const manifest = await withRepository(perObjectPipeline(config), await repoUrl(ctx), 'open', (repo) =>
+      const manifest = await withRepository(perObjectPipeline(config, 'backup'), await repoUrl(ctx), 'open', (repo) =>
         withClickHouse(settings, (driver) =>
           backupWithMethod({
             method: config.clickhouse.method, dataPath: config.clickhouse.dataPath, onChoice: (c) => log[config.clickhouse.method === 'logical' ? 'debug' : 'info']({ method: c.method }, `backup method ${c.method}: ${c.reason}`),

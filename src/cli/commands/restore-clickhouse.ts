@@ -75,7 +75,7 @@ export const restoreClickHouseCommand: Command = {
     const { formatBytes } = await import('../targets.ts')
     const { backupAt, listClickHouseBackups, readClickHouseManifest } = await import('../../engine/clickhouse/backup-catalog.ts')
     const { restoreClickHouse } = await import('../../engine/clickhouse/restore.ts')
-    const report = await withRepository(perObjectPipeline(config), await repoUrl(ctx), 'open', async (repo) => {
+    const report = await withRepository(perObjectPipeline(config, 'restore'), await repoUrl(ctx), 'open', async (repo) => {
       const chosen = id ?? backupAt(await listClickHouseBackups(repo), when as Date).id
       const { readPartsManifest, restoreClickHouseParts } = await import('../../engine/clickhouse/parts-restore.ts')
       const parts = await readPartsManifest(repo, chosen)

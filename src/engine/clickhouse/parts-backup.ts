@@ -300,11 +300,11 @@ export async function backupClickHouseParts(opts: ClickHousePartsBackupOptions):
     const withData = catalog.tables.filter((t) => t.hasData)
     const logical = withData.filter((t) => !t.mergeTree)
     const units = unitQueue(partsAtOnce(opts.parallelism), progress, () => opts.onProgress?.({ ...progress }), signal)
-    for (const t of logical) units.add(() => exportLogical(run, t, ids.get(tableKey(t.database, t.name)) ?? 'm0'))
-    // Each table's parts are stored as soon as it is frozen.
+    // Each table's parts are stored as soon as it is frozen; the other tables are exported after them.
     await freezeAll(run, withData.filter((t) => t.mergeTree), live, ids, shadows, (parts) => {
       for (const f of parts) units.add(() => storePart(run, f))
     }).catch(units.fail)
+    for (const t of logical) units.add(() => exportLogical(run, t, ids.get(tableKey(t.database, t.name)) ?? 'm0'))
     // After a failed freeze too: the shadow directory goes only once nothing reads it.
     await units.done()
     const base = assembleManifest({ id, startedAt, endedAt: repo.clock.now(), full: opts.full ?? false, endpoint: endpointOf(opts.url), catalog }, run.outcomes)

@@ -13,8 +13,7 @@ import { encodeSegment } from './object-keys.ts'
 export const CH_PARTS_METHOD = 'clickhouse-parts'
 
 /**
- * Objects a parts backup stores, or a parts restore attaches, at once: twice
- * `clickhouse.parallelism`. The logical method's bound is the server's export and insert
+ * Objects a parts backup stores at once: twice `clickhouse.parallelism`. The logical method's bound is the server's export and insert
  * work; a part is local reads and writes plus a worker's compression, and at
  * `clickhouse.parallelism` parts at once both the main thread and the workers were idle a
  * third of the time, waiting on each object's file and fsync round trips (bench/RESULTS.md,
@@ -23,6 +22,19 @@ export const CH_PARTS_METHOD = 'clickhouse-parts'
  */
 export function partsAtOnce(parallelism: number): number {
   return parallelism * 2
+}
+
+/**
+ * Parts a parts restore writes and attaches at once: four times `clickhouse.parallelism`.
+ * A part's restore is mostly waiting: file creations and writes on the thread pool (on this
+ * machine's disk the creations cost the kernel far more than the bytes), then an ATTACH of a
+ * few ms; more parts in flight keep that work overlapping (bench/RESULTS.md, 2026-12-07:
+ * CLI restores of the benchmark dataset, 9 alternating rounds, 8 parts at once faster than
+ * 4 in 8 of them, medians 2.66 s against 2.97 s; 16 at once no clearer gain over 8 for
+ * 50 MiB more memory).
+ */
+export function partsRestoredAtOnce(parallelism: number): number {
+  return parallelism * 4
 }
 
 /** One stored part directory (or, without `part`, a logical object of a non-MergeTree table). */

@@ -16,7 +16,7 @@ import { isBackupId, type ObjectRef, type Repository } from '../repository/index
 import { probeCapabilities, type Capabilities } from './capabilities.ts'
 import { qualified, quoteIdent } from './names.ts'
 import { attachPart } from './parts-attach.ts'
-import { asPlannable, isClickHousePartsManifest, isPartObject, partsAtOnce, type ChPartObject, type ClickHousePartsManifest } from './parts-manifest.ts'
+import { asPlannable, isClickHousePartsManifest, isPartObject, partsRestoredAtOnce, type ChPartObject, type ClickHousePartsManifest } from './parts-manifest.ts'
 import { checkDataPath } from './parts-shadow.ts'
 import type { ClickHouseRestoreOptions, RestoreReport } from './restore.ts'
 import { checkDependencies, conflicts, inspectTarget, type TargetState } from './restore-preflight.ts'
@@ -106,7 +106,7 @@ async function loadTables(x: Exec, tables: string[]): Promise<void> {
   work.sort((a, b) => b.o.rawSize - a.o.rawSize)
   let failed: { t: PlannedTable; o: ChPartObject } | undefined
   try {
-    await forEachLimit(work, partsAtOnce(x.opts.parallelism), async ({ t, o }) => {
+    await forEachLimit(work, partsRestoredAtOnce(x.opts.parallelism), async ({ t, o }) => {
       try {
         await loadObject(x, t, o)
       } catch (err) {
