@@ -6,8 +6,8 @@
  * chunks, so memory stays flat whatever the part's size. The repository
  * pipeline checksums the whole stream; this format only has to be unambiguous.
  */
-import { closeSync, fstatSync, mkdirSync, open, openSync, readSync, write, writeSync } from 'node:fs'
-import { readdir } from 'node:fs/promises'
+import { closeSync, fstatSync, open, openSync, readSync, write, writeSync } from 'node:fs'
+import { mkdir, readdir } from 'node:fs/promises'
 import { dirname, join, relative, sep } from 'node:path'
 import { TidemarkError } from '../../errors.ts'
 
@@ -178,10 +178,17 @@ class PartUnpacker {
   #file: { fd: number; left: number } | undefined
   #ended = false
 
-  /** Creates `dir` (and its parents). */
-  constructor(dir: string) {
+  private constructor(dir: string) {
     this.#dir = dir
-    mkdirSync(dir, { recursive: true })
+  }
+
+  /**
+   * An unpacker into `dir`, created (with its parents) on the thread pool: like a file, a
+   * directory costs the kernel an inode allocation, slow on this machine's disk (see createFile).
+   */
+  static async create(dir: string): Promise<PartUnpacker> {
+    await mkdir(dir, { recursive: true })
+    return new PartUnpacker(dir)
   }
 
   async push(chunk: Buffer): Promise<void> {
@@ -222,7 +229,7 @@ class PartUnpacker {
     const size = Number(a)
     if (!Number.isSafeInteger(size) || size < 0) throw corrupt(`bad size "${a}"`)
     const name = safeName(b)
-    if (name.includes('/')) mkdirSync(dirname(join(this.#dir, name)), { recursive: true })
+    if (name.includes('/')) await mkdir(dirname(join(this.#dir, name)), { recursive: true })
     const fd = await createFile(join(this.#dir, name))
     this.#names.push(name)
     if (size === 0) closeSync(fd)
@@ -245,7 +252,7 @@ class PartUnpacker {
 
 /** Writes the packed part `source` streams into `dir` (created) with a PartUnpacker; resolves with the file names. */
 export async function unpackPart(source: AsyncIterable<Buffer | string>, dir: string): Promise<string[]> {
-  const unpacker = new PartUnpacker(dir)
+  const unpacker = await PartUnpacker.create(dir)
   try {
     for await (const raw of source) await unpacker.push(Buffer.isBuffer(raw) ? raw : Buffer.from(raw))
     return unpacker.end()
