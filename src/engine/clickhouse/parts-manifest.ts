@@ -13,12 +13,13 @@ import { encodeSegment } from './object-keys.ts'
 export const CH_PARTS_METHOD = 'clickhouse-parts'
 
 /**
- * Objects a parts backup stores at once: twice `clickhouse.parallelism`. The logical method's bound is the server's export and insert
- * work; a part is local reads and writes plus a worker's compression, and at
- * `clickhouse.parallelism` parts at once both the main thread and the workers were idle a
- * third of the time, waiting on each object's file and fsync round trips (bench/RESULTS.md,
- * 2026-12-07: a full CLI parts backup of the benchmark dataset, 8 alternating runs, median
- * 1.66 s with 2 parts at once, 1.46 s with 4; 8 were no faster than 4).
+ * Objects a parts backup stores at once: twice `clickhouse.parallelism`. The logical
+ * method's bound is the server's export and insert work; a part is local reads and writes
+ * plus a worker's compression, and at `clickhouse.parallelism` parts at once both the main
+ * thread and the workers were idle a third of the time, waiting on each object's file and
+ * fsync round trips (bench/RESULTS.md, 2026-12-07: a full CLI parts backup of the
+ * benchmark dataset, 8 alternating runs, median 1.66 s with 2 parts at once, 1.46 s with
+ * 4; 8 were no faster than 4).
  */
 export function partsAtOnce(parallelism: number): number {
   return parallelism * 2
