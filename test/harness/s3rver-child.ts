@@ -18,6 +18,12 @@
  *    hashing stage ends, and at once for a buffered body), so a listing or HEAD right
  *    after a PUT can see a short or empty object; S3 is read-after-write consistent.
  *    putObject now resolves once the file is written.
+ * 7. PutObject truncates the object's file and writes it in place, and its metadata
+ *    likewise, so a GET or HEAD of a key while another PUT replaces it can read an empty
+ *    or short object (seen as a WAL record that was "not valid JSON" while the archiver
+ *    and a backup stored the same record); S3 replaces an object whole. Both files are
+ *    now written beside their place and renamed over it, and getObject takes the size
+ *    from the file it opened, not from a stat of the path before.
  *
  * Needs `--openssl-legacy-provider`: continuation tokens are DES-encrypted, and
  * OpenSSL 3 has DES only in its legacy provider.
@@ -25,9 +31,9 @@
  * Usage: node --openssl-legacy-provider s3rver-child.ts <dataDir> <port|0> <bucket>...
  * Prints one JSON line `{"port":N}` on stdout once listening.
  */
-import { createHash } from 'node:crypto'
-import { createReadStream, createWriteStream, readdirSync, statSync } from 'node:fs'
-import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { createHash, randomUUID } from 'node:crypto'
+import { createWriteStream, readdirSync, statSync } from 'node:fs'
+import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { dirname, join, posix } from 'node:path'
 import { Readable, Transform } from 'node:stream'
@@ -39,10 +45,13 @@ const utils: any = require('s3rver/lib/utils.js')
 const OBJECT_SUFFIX = '._S3rver_object'
 
 utils.walk = function* sortedWalk(dir: string, recurseFilter?: (p: string) => boolean): Generator<string> {
-  const entries = readdirSync(dir).map((name) => {
+  const entries = readdirSync(dir).flatMap((name) => {
     const p = posix.join(dir, name)
-    const isDir = statSync(p).isDirectory()
-    return { p, isDir, sortKey: isDir ? `${name}/` : name.endsWith(OBJECT_SUFFIX) ? name.slice(0, -OBJECT_SUFFIX.length) : name }
+    // A temporary file of a PUT (fix 7) may be renamed away meanwhile.
+    const st = statSync(p, { throwIfNoEntry: false })
+    if (!st) return []
+    const isDir = st.isDirectory()
+    return [{ p, isDir, sortKey: isDir ? `${name}/` : name.endsWith(OBJECT_SUFFIX) ? name.slice(0, -OBJECT_SUFFIX.length) : name }]
   })
   entries.sort((a, b) => (a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0))
   for (const e of entries) {
@@ -60,6 +69,24 @@ const S3Error: any = require('s3rver/lib/models/error.js')
 const SSE_HEADERS = ['x-amz-server-side-encryption', 'x-amz-server-side-encryption-aws-kms-key-id']
 S3Object.ALLOWED_METADATA.push(...SSE_HEADERS)
 
+/** Writes `path` whole or not at all (fix 7): into a temporary file beside it, then renamed over it. */
+async function replaceFile(path: string, write: (tmp: string) => Promise<void>): Promise<void> {
+  const tmp = `${path}.tmp-${randomUUID()}`
+  try {
+    await write(tmp)
+    await rename(tmp, path)
+  } catch (err) {
+    await rm(tmp, { force: true })
+    throw err
+  }
+}
+
+Store.prototype.putMetadata = async function putMetadata(bucket: string, key: string, metadata: Record<string, string>, md5?: string) {
+  const json = Object.fromEntries(Object.entries(metadata).filter(([k]) => S3Object.ALLOWED_METADATA.includes(k) || k.startsWith('x-amz-meta-')))
+  if (md5) await replaceFile(this.getResourcePath(bucket, key, 'object.md5'), (tmp) => writeFile(tmp, md5))
+  await replaceFile(this.getResourcePath(bucket, key, 'metadata.json'), (tmp) => writeFile(tmp, JSON.stringify(json, null, 2)))
+}
+
 Store.prototype.putObject = async function putObject(object: any) {
   const objectPath: string = this.getResourcePath(object.bucket, object.key, 'object')
   await mkdir(dirname(objectPath), { recursive: true })
@@ -74,7 +101,7 @@ Store.prototype.putObject = async function putObject(object: any) {
   })
   const source: Readable = Buffer.isBuffer(object.content) ? Readable.from([object.content]) : object.content
   // Resolves when the write stream has finished: the bytes are in the file.
-  await pipeline(source, count, createWriteStream(objectPath))
+  await replaceFile(objectPath, (tmp) => pipeline(source, count, createWriteStream(tmp)))
   const digest = md5.digest('hex')
   await this.putMetadata(object.bucket, object.key, object.metadata, digest)
   return { size, md5: digest }
@@ -88,16 +115,23 @@ Store.prototype.getObject = async function getObject(bucket: string, key: string
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
     throw err
   }
-  const size = Number(metadata['content-length'])
+  // The size of the file this GET reads, which a PUT may have replaced since getMetadata's stat.
+  let file
+  try {
+    file = await open(this.getResourcePath(bucket, key, 'object'), 'r')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
+    throw err
+  }
+  const size = (await file.stat()).size
+  metadata['content-length'] = size
   const ranged = options !== undefined && (options.start !== undefined || options.end !== undefined)
   const range = ranged ? { start: options.start ?? 0, end: Math.min(options.end ?? Infinity, size - 1) } : undefined
   if (range && (range.start >= size || range.end < range.start)) {
+    await file.close()
     return Object.assign(new S3Object(bucket, key, null, metadata), { range })
   }
-  const content = await new Promise((resolve, reject) => {
-    const s = createReadStream(this.getResourcePath(bucket, key, 'object'), range ?? {})
-    s.on('error', reject).on('open', () => resolve(s))
-  })
+  const content = file.createReadStream({ autoClose: true, ...(range ?? {}) })
   const object = new S3Object(bucket, key, content, metadata)
   if (range) object.range = range
   return object

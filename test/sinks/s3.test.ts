@@ -52,6 +52,26 @@ t.test('the harness sees an open multipart upload, and aborting it clears it', a
   t.equal(await s3.pendingUploads(), 0, 'aborted')
 })
 
+t.test('the harness replaces an object whole: reads while the same key is rewritten see one complete version', async (t) => {
+  const sink = createS3Sink(options(s3, { prefix: 'replace' }))
+  t.teardown(() => sink.close())
+  const versions = [Buffer.alloc(256 * 1024, 'a'), Buffer.alloc(256 * 1024, 'b')]
+  await sink.put('k', versions[0]!)
+  let writing = true
+  const writes = (async () => {
+    for (let i = 1; i <= 20; i++) await sink.put('k', versions[i % 2]!)
+    writing = false
+  })()
+  const seen: string[] = []
+  while (writing) {
+    const body = await collect(await sink.get('k'))
+    seen.push(versions.some((v) => v.equals(body)) ? 'whole' : `torn (${body.length} bytes)`)
+  }
+  await writes
+  t.ok(seen.length > 0)
+  t.same(seen.filter((s) => s !== 'whole'), [], `${seen.length} reads`)
+})
+
 t.test('prefixes isolate sinks; no prefix means the bucket root', async (t) => {
   const a = createS3Sink(options(s3, { prefix: 'iso/p1' }))
   const b = createS3Sink(options(s3, { prefix: 'iso/p1x' }))
