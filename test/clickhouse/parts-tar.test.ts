@@ -3,6 +3,9 @@ import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { PartReader, unpackPart } from '../../src/engine/clickhouse/parts-tar.ts'
+import { createPipelinePool } from '../../src/engine/pipeline/index.ts'
+import { dataKey, initRepository } from '../../src/engine/repository/index.ts'
+import { createFsSink } from '../../src/sinks/fs.ts'
 import { removeTempDir, tempDir } from '../harness/proc.ts'
 
 const root = await tempDir('tidemark-ptar-')
@@ -69,4 +72,27 @@ t.test('malformed streams are refused', async (t) => {
   await t.rejects(unpackPart(dribble(bytes.subarray(0, bytes.length - 3), 4096), join(root, 'cut')), { code: 'TM_ERR_REPO_CORRUPT', message: /end line/ })
   await t.rejects(unpackPart(Readable.from([Buffer.from('TMPART1 3 ..%2Fescape\nabcTMPART1 END 1\n')]), join(root, 'esc')), { code: 'TM_ERR_REPO_CORRUPT', message: /not a plain relative path/ })
   await t.rejects(unpackPart(Readable.from([Buffer.from('garbage\n')]), join(root, 'bad')), { code: 'TM_ERR_REPO_CORRUPT' })
+})
+
+t.test('a packed part through a repository, unpacked on the workers: plain and encrypted, chunks smaller than its files; damage refused', async (t) => {
+  const pool = createPipelinePool({ threads: 2 })
+  t.teardown(() => pool.destroy())
+  for (const passphrase of [undefined, 'part passphrase']) {
+    const label = passphrase ? 'encrypted' : 'plain'
+    const sink = createFsSink(join(root, `repo-${label}`))
+    // 16 KiB chunks: x.bin (100 000 bytes) spans seven, each written by whichever worker decoded it.
+    const repo = await initRepository(sink, { passphrase, pipeline: { pool, chunkSize: 16 * 1024 } })
+    t.teardown(() => repo.close())
+    const ref = await repo.writeObject(dataKey('clickhouse', `parts/${label}`), () => PartReader.open(src))
+    t.ok(ref.chunks > 6, `${ref.chunks} chunks`)
+    const out = join(root, `unpacked-${label}`)
+    t.same(await repo.unpackObject(ref, out), ['checksums.txt', 'empty.bin', 'sub dir/n%1.mrk', 'x.bin'])
+    for (const f of ['checksums.txt', 'empty.bin', join('sub dir', 'n%1.mrk'), 'x.bin']) t.same(await readFile(join(out, f)), await readFile(join(src, f)), `${label}: ${f}`)
+
+    const stored = join(root, `repo-${label}`, ...ref.key.split('/'))
+    const bytes = await readFile(stored)
+    bytes[Math.floor(bytes.length / 2)]! ^= 1
+    await writeFile(stored, bytes)
+    await t.rejects(repo.unpackObject(ref, join(root, `damaged-${label}`)), { code: passphrase ? 'TM_ERR_DECRYPT' : /TM_ERR_(INTEGRITY|DECRYPT)/ }, `${label}: a damaged byte is refused`)
+  }
 })

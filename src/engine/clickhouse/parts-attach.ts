@@ -8,11 +8,9 @@
  */
 import { chown, readdir, rename, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { Readable } from 'node:stream'
 import { TidemarkError } from '../../errors.ts'
 import type { ClickHouseDriver } from './driver.ts'
 import { qualified, quoteString } from './names.ts'
-import { unpackPart } from './parts-tar.ts'
 import { tableDataDir } from './parts-shadow.ts'
 
 /** Where one table's parts go on the target. */
@@ -61,18 +59,19 @@ function writeFailed(err: unknown, where: string): TidemarkError {
   )
 }
 
-/** Unpacks the packed part `open` streams into the table's `detached/<part>` and attaches it. Removes its directory from `detached/` on any failure. */
-export async function attachPart(t: AttachTarget, part: string, open: () => Promise<Readable>): Promise<void> {
+/**
+ * Writes the packed part into the table's `detached/<part>` with `unpackInto` (which
+ * creates the directory it is given and writes the part's files into it) and attaches it.
+ * Removes its directory from `detached/` on any failure.
+ */
+export async function attachPart(t: AttachTarget, part: string, unpackInto: (dir: string) => Promise<unknown>): Promise<void> {
   const { dir, uid, gid } = await targetTableDir(t)
-  let body: Readable | undefined
   const temp = join(dir, 'detached', `tidemark-tmp-${part}`)
   const final = join(dir, 'detached', part)
   let renamed = false
   try {
     try {
-      // Opened only now: a stream that fails before anyone reads it would have no error listener.
-      body = await open()
-      await unpackPart(body, temp)
+      await unpackInto(temp)
       // Files this process creates already have its owner; chown only when the server runs as another user.
       if (process.getuid?.() !== uid || process.getgid?.() !== gid) await chownTree(temp, uid, gid)
       await rename(temp, final)
@@ -88,7 +87,6 @@ export async function attachPart(t: AttachTarget, part: string, open: () => Prom
       throw new TidemarkError('TM_ERR_CLICKHOUSE_ATTACH', `the server refused to attach part ${part} to ${t.database}.${t.table} (a damaged part, or a part format this server does not read): ${e.message}`, { cause: err, details: { ...e.details, part } })
     }
   } catch (err) {
-    body?.destroy()
     await rm(temp, { recursive: true, force: true })
     // Only what this call put there: a directory of that name left by someone else stays.
     if (renamed) await rm(final, { recursive: true, force: true })

@@ -86,7 +86,7 @@ async function loadObject(x: Exec, t: PlannedTable, o: ChPartObject): Promise<vo
     await driver.insertStream(`INSERT INTO ${qualified(t.info.database, t.info.name)} (${o.columns.map(quoteIdent).join(', ')}) FORMAT Native`, body, { settings: { insert_deduplicate: 0 }, signal })
     return
   }
-  await attachPart({ driver, dataPath: x.dataPath, database: t.info.database, table: t.info.name, signal, beforeAttach: x.opts.beforeAttach }, o.part, () => repo.readObject(o, { signal }))
+  await attachPart({ driver, dataPath: x.dataPath, database: t.info.database, table: t.info.name, signal, beforeAttach: x.opts.beforeAttach }, o.part, (dir) => repo.unpackObject(o, dir, { signal }))
   const key = `${t.info.database}.${t.info.name}`
   const attached = x.report.partsAttached[key] ?? []
   attached.push(o.part)

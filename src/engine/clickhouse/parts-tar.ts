@@ -6,8 +6,8 @@
  * chunks, so memory stays flat whatever the part's size. The repository
  * pipeline checksums the whole stream; this format only has to be unambiguous.
  */
-import { closeSync, fstatSync, open, openSync, readSync, write, writeSync } from 'node:fs'
-import { mkdir, readdir } from 'node:fs/promises'
+import { closeSync, fstatSync, mkdirSync, openSync, readSync, writeSync } from 'node:fs'
+import { readdir } from 'node:fs/promises'
 import { dirname, join, relative, sep } from 'node:path'
 import { TidemarkError } from '../../errors.ts'
 
@@ -125,138 +125,117 @@ function corrupt(why: string): TidemarkError {
   return new TidemarkError('TM_ERR_REPO_CORRUPT', `a stored part is malformed: ${why}`)
 }
 
-/**
- * Pieces of file data from this size on are written on the thread pool, so the main thread
- * decodes the other parts meanwhile: copying into the page cache ran at ~400 MB/s here, and
- * written synchronously the column files of a restore were the main thread's largest cost.
- * Smaller pieces (marks, checksums, counts) stay synchronous: there a promise round trip
- * costs more than the write.
- */
-const ASYNC_WRITE = 64 * 1024
-
-/** Writes all of `bytes` to `fd` on the thread pool. */
-async function writeAllAsync(fd: number, bytes: Buffer): Promise<void> {
-  for (let at = 0; at < bytes.length; ) {
-    at += await new Promise<number>((resolve, reject) => write(fd, bytes, at, bytes.length - at, null, (err, n) => (err ? reject(err) : resolve(n))))
-  }
-}
-
-/**
- * Creates a file for writing, on the thread pool. Creating a file is the one call that may
- * cost the kernel far more than the round trip: on this machine's ext4 (no journal), after
- * thousands of files were deleted, each creation scanned the recently freed inodes, up to
- * ~0.8 ms per file. On the thread pool those scans run beside the main thread's decoding,
- * and for several parts at once (a parts restore, 6 alternating runs: median 3.22 s
- * against 3.81 s with synchronous creation; bench/RESULTS.md, 2026-12-07).
- */
-function createFile(path: string): Promise<number> {
-  return new Promise((resolve, reject) => open(path, 'wx', 0o640, (err, fd) => (err ? reject(err) : resolve(fd))))
-}
-
 /** Writes all of `bytes` to `fd`. */
-function writeAll(fd: number, bytes: Buffer): void {
+function writeAll(fd: number, bytes: Uint8Array): void {
   for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at, bytes.length - at)
 }
 
 /**
- * Writes the files of a packed part into a directory as its stream arrives,
- * piece by piece: push() each piece in order (awaiting each), then end().
- * Throws TM_ERR_REPO_CORRUPT on a malformed stream, or the file system's
- * error; after any throw call close(), and the caller removes the directory.
- *
- * Files are closed, and small pieces written, with synchronous calls, as
- * PartReader reads them: most files are a few hundred bytes, and a promise
- * round trip through the thread pool for each write and close cost more than
- * the calls themselves. Creating a file (createFile) and writing large pieces
- * (ASYNC_WRITE) go to the thread pool. A write goes to the page cache; nothing is synced here, as
- * ClickHouse does not sync a part it attaches either.
+ * Where the writing of a packed part stands between two pieces of its stream: plain data,
+ * so a piece can be written by whichever worker thread decoded it (the restore passes it
+ * from one chunk's task to the next).
  */
-class PartUnpacker {
-  readonly #dir: string
-  readonly #names: string[] = []
-  #pending: Buffer = Buffer.alloc(0)
-  #file: { fd: number; left: number } | undefined
-  #ended = false
+export interface UnpackState {
+  /** The directory was created. */
+  started: boolean
+  /** A header line cut by the end of the previous piece (at most MAX_HEADER bytes). */
+  pending: Uint8Array
+  /** The file being written (relative name) and the bytes it still needs. */
+  file: { name: string; left: number } | null
+  /** The files created so far, in stream order. */
+  names: string[]
+  ended: boolean
+}
 
-  private constructor(dir: string) {
-    this.#dir = dir
+/** The state before the first piece. */
+export function newUnpackState(): UnpackState {
+  return { started: false, pending: new Uint8Array(0), file: null, names: [], ended: false }
+}
+
+/** Parses a header line; creates the file it names (and its subdirectory), returned open unless it is empty. */
+function header(dir: string, state: UnpackState, line: string): number | undefined {
+  const [magic, a, b] = line.split(' ')
+  if (magic !== MAGIC || a === undefined || b === undefined) throw corrupt('bad header line')
+  if (a === 'END') {
+    if (Number(b) !== state.names.length) throw corrupt(`end line says ${b} files, ${state.names.length} were read`)
+    state.ended = true
+    return undefined
   }
-
-  /**
-   * An unpacker into `dir`, created (with its parents) on the thread pool: like a file, a
-   * directory costs the kernel an inode allocation, slow on this machine's disk (see createFile).
-   */
-  static async create(dir: string): Promise<PartUnpacker> {
-    await mkdir(dir, { recursive: true })
-    return new PartUnpacker(dir)
+  const size = Number(a)
+  if (!Number.isSafeInteger(size) || size < 0) throw corrupt(`bad size "${a}"`)
+  const name = safeName(b)
+  if (name.includes('/')) mkdirSync(dirname(join(dir, name)), { recursive: true })
+  const fd = openSync(join(dir, name), 'wx', 0o640)
+  state.names.push(name)
+  if (size === 0) {
+    closeSync(fd)
+    return undefined
   }
+  state.file = { name, left: size }
+  return fd
+}
 
-  async push(chunk: Buffer): Promise<void> {
-    // Only a partial header line is carried over; file bytes are written without copying.
-    let buf: Buffer = this.#pending.length === 0 ? chunk : Buffer.concat([this.#pending, chunk])
-    this.#pending = Buffer.alloc(0)
+/**
+ * Writes one piece of a packed part's stream into `dir` (created with the first piece),
+ * continuing from `state`, which it updates. Synchronous calls only: it runs on a worker
+ * thread of the pipeline, right after that thread decoded the piece, so the main thread of
+ * a restore neither receives the part's bytes nor creates and writes its files (a CPU
+ * profile of a parts restore on tmpfs had the main thread busy 90 % of the time, a third
+ * of it in those calls, while the workers were idle two thirds of theirs). A file cut by
+ * the end of a piece is reopened for appending by the next one. Nothing is synced: a part
+ * is attached from the page cache, as ClickHouse does not sync a part it attaches either.
+ * Throws TM_ERR_REPO_CORRUPT on a malformed stream, or the file system's error; the caller
+ * removes the directory after any throw.
+ */
+export function unpackPiece(dir: string, state: UnpackState, piece: Uint8Array): void {
+  if (!state.started) {
+    mkdirSync(dir, { recursive: true })
+    state.started = true
+  }
+  // Only a partial header line is carried over; file bytes are written without copying.
+  let buf = state.pending.length === 0 ? piece : Buffer.concat([state.pending, piece])
+  state.pending = new Uint8Array(0)
+  let fd: number | undefined
+  try {
     while (buf.length > 0) {
-      if (this.#ended) throw corrupt('data after the end line')
-      const file = this.#file
+      if (state.ended) throw corrupt('data after the end line')
+      const file = state.file
       if (file) {
+        fd ??= openSync(join(dir, file.name), 'a')
         const take = Math.min(file.left, buf.length)
-        if (take >= ASYNC_WRITE) await writeAllAsync(file.fd, buf.subarray(0, take))
-        else writeAll(file.fd, buf.subarray(0, take))
+        writeAll(fd, buf.subarray(0, take))
         file.left -= take
         buf = buf.subarray(take)
-        if (file.left === 0) this.close()
+        if (file.left === 0) {
+          closeSync(fd)
+          fd = undefined
+          state.file = null
+        }
         continue
       }
       const nl = buf.indexOf(10)
       if (nl < 0) {
         if (buf.length > MAX_HEADER) throw corrupt('header line too long')
-        this.#pending = buf
+        state.pending = Uint8Array.prototype.slice.call(buf)
         return
       }
-      await this.#header(buf.subarray(0, nl).toString('utf8'))
+      fd = header(dir, state, Buffer.from(buf.buffer, buf.byteOffset, nl).toString('utf8'))
       buf = buf.subarray(nl + 1)
     }
-  }
-
-  async #header(line: string): Promise<void> {
-    const [magic, a, b] = line.split(' ')
-    if (magic !== MAGIC || a === undefined || b === undefined) throw corrupt('bad header line')
-    if (a === 'END') {
-      if (Number(b) !== this.#names.length) throw corrupt(`end line says ${b} files, ${this.#names.length} were read`)
-      this.#ended = true
-      return
-    }
-    const size = Number(a)
-    if (!Number.isSafeInteger(size) || size < 0) throw corrupt(`bad size "${a}"`)
-    const name = safeName(b)
-    if (name.includes('/')) await mkdir(dirname(join(this.#dir, name)), { recursive: true })
-    const fd = await createFile(join(this.#dir, name))
-    this.#names.push(name)
-    if (size === 0) closeSync(fd)
-    else this.#file = { fd, left: size }
-  }
-
-  /** The file names, once the whole stream was pushed; TM_ERR_REPO_CORRUPT when it stopped short of its end line. */
-  end(): string[] {
-    if (!this.#ended) throw corrupt('the stream ended before its end line')
-    return this.#names
-  }
-
-  /** Closes the file being written, if any (one cut short by an error). Idempotent. */
-  close(): void {
-    const file = this.#file
-    this.#file = undefined
-    if (file) closeSync(file.fd)
+  } finally {
+    if (fd !== undefined) closeSync(fd)
   }
 }
 
-/** Writes the packed part `source` streams into `dir` (created) with a PartUnpacker; resolves with the file names. */
+/** The file names once the whole stream was written; TM_ERR_REPO_CORRUPT when it stopped short of its end line. */
+export function finishUnpack(state: UnpackState): string[] {
+  if (!state.ended) throw corrupt('the stream ended before its end line')
+  return state.names
+}
+
+/** Writes the packed part `source` streams into `dir` (created), piece by piece on this thread; resolves with the file names. */
 export async function unpackPart(source: AsyncIterable<Buffer | string>, dir: string): Promise<string[]> {
-  const unpacker = await PartUnpacker.create(dir)
-  try {
-    for await (const raw of source) await unpacker.push(Buffer.isBuffer(raw) ? raw : Buffer.from(raw))
-    return unpacker.end()
-  } finally {
-    unpacker.close()
-  }
+  const state = newUnpackState()
+  for await (const raw of source) unpackPiece(dir, state, Buffer.isBuffer(raw) ? raw : Buffer.from(raw))
+  return finishUnpack(state)
 }

@@ -9,7 +9,8 @@ import { RecordSplitter } from './records.ts'
 import type { Splitter, StoredUnit } from './split.ts'
 import { createStopper, destroyer, type Stopper } from './stop.ts'
 import { StoredTally } from './tally.ts'
-import type { DecodeReply, SealParams } from './tasks.ts'
+import type { DecodeReply, SealParams, UnpackReply } from './tasks.ts'
+import { finishUnpack, newUnpackState } from '../clickhouse/parts-tar.ts'
 import { rawMismatch, storedMismatch, type Expected } from './verify.ts'
 
 /** Options of decode; `pool` is required, the rest must match what encode was given. */
@@ -79,14 +80,15 @@ async function* steps(stored: Readable, splitter: Splitter, expected: Expected):
 
 function replyBytes(reply: DecodeReply, index: number): Buffer {
   if (reply.ok) return Buffer.from(reply.raw.buffer, 0, reply.raw.length)
-  if (reply.kind === 'decrypt') {
-    return fail('TM_ERR_DECRYPT', `wrong key or corrupted chunk ${index} (or chunks reordered, dropped or taken from another object)`, index)
-  }
-  return fail('TM_ERR_INTEGRITY', `stored object is corrupt: chunk ${index} does not decompress (${reply.message})`, index)
+  throw decodeFailure(reply.kind, reply.message, index)
 }
 
-function fail(code: 'TM_ERR_DECRYPT' | 'TM_ERR_INTEGRITY', message: string, chunk: number): never {
-  throw new TidemarkError(code, message, { details: { chunk } })
+/** The error of a chunk a worker could not open or decompress. */
+function decodeFailure(kind: 'decrypt' | 'corrupt', message: string, chunk: number): TidemarkError {
+  if (kind === 'decrypt') {
+    return new TidemarkError('TM_ERR_DECRYPT', `wrong key or corrupted chunk ${chunk} (or chunks reordered, dropped or taken from another object)`, { details: { chunk } })
+  }
+  return new TidemarkError('TM_ERR_INTEGRITY', `stored object is corrupt: chunk ${chunk} does not decompress (${message})`, { details: { chunk } })
 }
 
 async function run(stored: Readable, config: DecodeConfig, outlet: Outlet, stopper: Stopper): Promise<void> {
@@ -117,5 +119,58 @@ async function run(stored: Readable, config: DecodeConfig, outlet: Outlet, stopp
     throw failure
   } finally {
     stopper.release()
+  }
+}
+
+/** The error of a failed unpackChunk reply: the decode failures as in decode(), a file system error as such (its errno code kept). */
+function unpackFailure(reply: Exclude<UnpackReply, { ok: true }>, index: number): Error {
+  if (reply.kind === 'fs') return Object.assign(new Error(reply.message), { code: reply.code })
+  if (reply.kind === 'part') return new TidemarkError('TM_ERR_REPO_CORRUPT', reply.message)
+  return decodeFailure(reply.kind, reply.message, index)
+}
+
+/**
+ * Decodes a stored object that holds a packed part directory (clickhouse/parts-tar.ts)
+ * straight into `dir`: each chunk is decoded and its files written on a worker thread
+ * (pool.unpackChunk), one chunk at a time in order, the next one read and cut from the
+ * stored stream meanwhile. Checks what decode() checks (sha256, sizes, chunk count,
+ * authenticity) and that the part stream is complete; rejects like decode(), with
+ * TM_ERR_REPO_CORRUPT for a malformed part stream, or with the file system's error. After a
+ * rejection `dir` may hold some files (the caller removes it); no chunk is being written
+ * any more. Takes ownership of `stored`.
+ */
+export async function unpackStored(stored: Readable, dir: string, opts: Omit<DecodeOptions, 'maxInFlight'>): Promise<string[]> {
+  const seal = sealOptions(opts.key, opts.objectId)
+  const expected = opts.expected ?? {}
+  const splitter = seal ? new RecordSplitter() : new FrameSplitter()
+  const it = steps(stored, splitter, expected)
+  let state = newUnpackState()
+  let rawBytes = 0
+  try {
+    let next = it.next()
+    for (;;) {
+      opts.signal?.throwIfAborted()
+      const r = await next
+      if (r.done) break
+      const step = r.value
+      if ('failure' in step) throw step.failure
+      // Read and cut the next chunk while a worker writes this one.
+      next = it.next()
+      next.catch(() => undefined)
+      const reply = await opts.pool.unpackChunk({ stored: step.unit.bytes.buffer as ArrayBuffer, index: step.index, maxRaw: MAX_CHUNK_SIZE, seal, dir, state }).catch((err: unknown) => {
+        throw asTidemarkError(err)
+      })
+      if (!reply.ok) throw unpackFailure(reply, step.index)
+      state = reply.state
+      rawBytes += reply.rawBytes
+    }
+    const mismatch = rawMismatch(expected, rawBytes)
+    if (mismatch) throw mismatch
+    return finishUnpack(state)
+  } catch (err) {
+    throw opts.signal?.aborted ? asTidemarkError(opts.signal.reason) : err
+  } finally {
+    stored.destroy()
+    await it.return(undefined).catch(() => undefined)
   }
 }

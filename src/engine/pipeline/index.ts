@@ -8,7 +8,7 @@
  */
 export { createPipelinePool, type PipelinePool, type PipelinePoolOptions } from './pool.ts'
 export { encode, type Codec, type EncodeHandle, type EncodeOptions, type EncodeResult, type Source } from './encode.ts'
-export { decode, type DecodeOptions } from './decode.ts'
+export { decode, unpackStored, type DecodeOptions } from './decode.ts'
 export type { Expected } from './verify.ts'
 export type { ChunkReader } from './filechunks.ts'
 export { DEFAULT_CHUNK_SIZE, DEFAULT_LEVEL, KEY_BYTES } from './limits.ts'

@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os'
 import { Piscina } from 'piscina'
 import { TidemarkError } from '../../errors.ts'
 import { intOption } from './limits.ts'
-import type { DecodeReply, DecodeTask, EncodeReply, EncodeTask } from './tasks.ts'
+import type { DecodeReply, DecodeTask, EncodeReply, EncodeTask, UnpackReply, UnpackTask } from './tasks.ts'
 
 /** Options of createPipelinePool. */
 export interface PipelinePoolOptions {
@@ -62,6 +62,11 @@ export class PipelinePool {
   /** Internal to the pipeline: opens and decompresses one stored chunk. `task.stored` is transferred. */
   decodeChunk(task: DecodeTask): Promise<DecodeReply> {
     return this.#run(task, 'decodeChunk', [task.stored])
+  }
+
+  /** Internal to the pipeline: opens, decompresses and writes one chunk of a packed part. `task.stored` is transferred. */
+  unpackChunk(task: UnpackTask): Promise<UnpackReply> {
+    return this.#run(task, 'unpackChunk', [task.stored])
   }
 
   /** Stops the threads; tasks still queued or running reject. Idempotent. */

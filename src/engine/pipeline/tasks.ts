@@ -1,4 +1,5 @@
 /** Messages between the pipeline and its workers. ArrayBuffers in them are transferred, not copied. */
+import type { UnpackState } from '../clickhouse/parts-tar.ts'
 import type { Movable } from './codec.ts'
 
 /** Encryption parameters of one object, copied into each task. */
@@ -37,3 +38,16 @@ export interface DecodeTask {
 
 /** Failures are replies, not exceptions: an error's class and fields do not survive the thread boundary. */
 export type DecodeReply = { ok: true; raw: Movable } | { ok: false; kind: 'decrypt' | 'corrupt'; message: string }
+
+/** One stored chunk of a packed part directory (parts-tar.ts) to decode and write into `dir`. */
+export interface UnpackTask extends DecodeTask {
+  dir: string
+  /** Where the previous chunk left the writing; the reply carries it on. */
+  state: UnpackState
+}
+
+/** The state after the chunk, or why it failed: as DecodeReply, a malformed part stream, or a file system error (with its errno code). */
+export type UnpackReply =
+  | { ok: true; state: UnpackState; rawBytes: number }
+  | { ok: false; kind: 'decrypt' | 'corrupt' | 'part'; message: string }
+  | { ok: false; kind: 'fs'; message: string; code: string | undefined }

@@ -1,9 +1,14 @@
-/** Piscina worker: the CPU-heavy part of each chunk (zstd, AES-GCM), off the main thread. */
+/**
+ * Piscina worker: the CPU-heavy part of each chunk (zstd, AES-GCM), off the main thread;
+ * for a parts restore also the writing of the decoded part files (unpackChunk).
+ */
 import { Piscina } from 'piscina'
 import { compressFrame, decompressFrame, movable, release, type Movable } from './codec.ts'
 import { frameContentSize } from './zstdframe.ts'
 import { openRecord, sealRecord } from './seal.ts'
-import type { DecodeReply, DecodeTask, EncodeReply, EncodeTask } from './tasks.ts'
+import { isTidemarkError } from '../../errors.ts'
+import { unpackPiece } from '../clickhouse/parts-tar.ts'
+import type { DecodeReply, DecodeTask, EncodeReply, EncodeTask, UnpackReply, UnpackTask } from './tasks.ts'
 
 /** Wraps a reply so piscina transfers the listed buffers instead of copying them. */
 function transfer<T extends object>(value: T, buffers: ArrayBuffer[]): T {
@@ -25,8 +30,10 @@ export function encodeChunk(task: EncodeTask): EncodeReply {
   return transfer(reply, [reply.stored.buffer, reply.input])
 }
 
-/** Opens (when sealed) and decompresses one stored chunk; failures come back as a reply. */
-export function decodeChunk(task: DecodeTask): DecodeReply {
+type Decoded = { ok: true; raw: Buffer } | { ok: false; kind: 'decrypt' | 'corrupt'; message: string }
+
+/** Opens (when sealed) and decompresses one stored chunk, freeing it; failures come back as values. */
+function decodeStored(task: DecodeTask): Decoded {
   const stored = new Uint8Array(task.stored)
   let frame: Uint8Array = stored
   if (task.seal) {
@@ -39,13 +46,42 @@ export function decodeChunk(task: DecodeTask): DecodeReply {
   try {
     const size = frameContentSize(frame)
     if (size === undefined || size > task.maxRaw) throw new Error(`frame content size ${size ?? 'missing'} (at most ${task.maxRaw} expected)`)
-    const raw = movable(decompressFrame(frame, size))
+    const raw = decompressFrame(frame, size)
     if (raw.length !== size) throw new Error(`frame decompressed to ${raw.length} bytes, its header says ${size}`)
-    return transfer({ ok: true, raw }, [raw.buffer])
+    return { ok: true, raw }
   } catch (err) {
     return { ok: false, kind: 'corrupt', message: err instanceof Error ? err.message : String(err) }
   } finally {
     if (frame !== stored) release(frame)
     release(stored)
+  }
+}
+
+/** Opens (when sealed) and decompresses one stored chunk; failures come back as a reply. */
+export function decodeChunk(task: DecodeTask): DecodeReply {
+  const decoded = decodeStored(task)
+  if (!decoded.ok) return decoded
+  const raw = movable(decoded.raw)
+  return transfer({ ok: true, raw }, [raw.buffer])
+}
+
+/**
+ * Decodes one stored chunk of a packed part directory and writes it into `task.dir`, from
+ * where the previous chunk's task left off (parts-tar.ts, unpackPiece); the decoded bytes
+ * never leave this thread. Failures come back as a reply: a malformed part stream or a
+ * file system error with its code.
+ */
+export function unpackChunk(task: UnpackTask): UnpackReply {
+  const decoded = decodeStored(task)
+  if (!decoded.ok) return decoded
+  try {
+    unpackPiece(task.dir, task.state, decoded.raw)
+    return { ok: true, state: task.state, rawBytes: decoded.raw.length }
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException
+    if (isTidemarkError(err)) return { ok: false, kind: 'part', message: err.message }
+    return { ok: false, kind: 'fs', message: e.message, code: e.code }
+  } finally {
+    release(decoded.raw)
   }
 }

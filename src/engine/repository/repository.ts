@@ -8,7 +8,7 @@ import { TidemarkError } from '../../errors.ts'
 import { listAll, type Sink } from '../../sinks/sink.ts'
 import type { Clock } from '../clock.ts'
 import { forEachLimit, limiter } from '../parallel.ts'
-import { decode, encode, type ChunkReader, type PipelinePool } from '../pipeline/index.ts'
+import { decode, encode, unpackStored, type ChunkReader, type PipelinePool } from '../pipeline/index.ts'
 import {
   JOURNAL_PREFIX,
   MANIFEST_PREFIX,
@@ -205,17 +205,27 @@ export class Repository {
 
   /** The object's raw bytes, verified (sha256, size, chunk order, authenticity) while streaming. */
   async readObject(ref: ObjectRef, opts: { signal?: AbortSignal } = {}): Promise<Readable> {
+    return decode(await this.#getStored(ref, opts.signal), this.#decodeOptions(ref, opts.signal))
+  }
+
+  /**
+   * Writes an object that holds a packed part directory (ClickHouse parts backups) into
+   * `dir`, decoded and written on the pipeline's worker threads, verified as readObject
+   * verifies; resolves with the file names. See pipeline/decode.ts, unpackStored.
+   */
+  async unpackObject(ref: ObjectRef, dir: string, opts: { signal?: AbortSignal } = {}): Promise<string[]> {
+    return await unpackStored(await this.#getStored(ref, opts.signal), dir, this.#decodeOptions(ref, opts.signal))
+  }
+
+  async #getStored(ref: ObjectRef, signal: AbortSignal | undefined): Promise<Readable> {
     if (ref.codec !== this.codec) {
       throw new TidemarkError('TM_ERR_REPO_CORRUPT', `object ${ref.key} was written with codec ${ref.codec} but this repository uses ${this.codec}`)
     }
-    const stored = await this.sink.get(ref.key, { signal: opts.signal })
-    return decode(stored, {
-      pool: this.#pipeline.pool,
-      key: this.#key,
-      objectId: ref.key,
-      expected: { sha256: ref.sha256, storedBytes: ref.size, chunks: ref.chunks },
-      signal: opts.signal,
-    })
+    return await this.sink.get(ref.key, { signal })
+  }
+
+  #decodeOptions(ref: ObjectRef, signal: AbortSignal | undefined) {
+    return { pool: this.#pipeline.pool, key: this.#key, objectId: ref.key, expected: { sha256: ref.sha256, storedBytes: ref.size, chunks: ref.chunks }, signal }
   }
 
   /** Existence checks a backup starts while it runs, for commitManifest to take over (see ObjectChecks). */
