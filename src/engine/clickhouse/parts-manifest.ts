@@ -27,9 +27,9 @@ export function partsAtOnce(parallelism: number): number {
 
 /**
  * Parts a parts restore writes and attaches at once: four times `clickhouse.parallelism`.
- * A part's restore is mostly waiting: file creations and writes on the thread pool (on this
- * machine's disk the creations cost the kernel far more than the bytes), then an ATTACH of a
- * few ms; more parts in flight keep that work overlapping (bench/RESULTS.md, 2026-12-07:
+ * A part's restore is mostly waiting: reads, file creations and writes (on this machine's
+ * disk the creations cost the kernel far more than the bytes), then an ATTACH of a few
+ * ms; more parts in flight keep that work overlapping (bench/RESULTS.md, 2026-12-07:
  * CLI restores of the benchmark dataset, 9 alternating rounds, 8 parts at once faster than
  * 4 in 8 of them, medians 2.66 s against 2.97 s; 16 at once no clearer gain over 8 for
  * 50 MiB more memory).
